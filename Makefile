@@ -1,0 +1,53 @@
+# Headwater's dev loop. Every target works from a fresh clone and again in a row.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+SERVICES := deploy/local/services.sh
+
+.PHONY: run test venv services services-down services-status kafka weaviate redis topics \
+        smoke lint bench clean
+
+## run: set everything up and run the main job on the bundled sample
+run: venv services smoke
+
+## test: set everything up and run the whole suite (unit + integration)
+test: venv services
+	$(PY) -m pytest
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+## services: start Kafka, Weaviate and Redis on 127.0.0.1 and create the topics
+services: kafka weaviate redis topics
+
+kafka weaviate redis:
+	@$(SERVICES) up $@
+
+topics: $(VENV_STAMP) kafka
+	@$(PY) -m flows.topics
+
+## services-down: stop what this checkout started
+services-down:
+	@$(SERVICES) down
+
+services-status:
+	@$(SERVICES) status
+
+smoke: venv services
+	$(PY) -m bytewax.run "flows.smoke:produce()"
+	$(PY) -m bytewax.run "flows.smoke:index()"
+	$(PY) -m flows.smoke
+
+lint: venv
+	$(PY) -m ruff check .
+
+clean: services-down
+	rm -rf .cache $(VENV)

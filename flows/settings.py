@@ -1,0 +1,90 @@
+"""The one settings model every flow reads (environment variables ``HEADWATER_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "samples"
+DEFAULT_SOURCE = f"file:{SAMPLE_DIR / 'chat_sample.jsonl'}"
+
+
+class Settings(BaseSettings):
+    """Headwater configuration. Every field has a safe default for the embedded mode."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADWATER_", frozen=True, extra="ignore")
+
+    source: str = Field(
+        DEFAULT_SOURCE,
+        description="`file:<path or glob>` (JSONL envelopes, .csv exports) "
+        "or `kafka:<topic>[,<topic>...]`.",
+    )
+    sink: str | None = Field(
+        None,
+        description="`weaviate`, `kafka` or `file:<dir>`; unset means the flow's own default.",
+    )
+    allowed_lateness_s: float = Field(2.0, ge=0, description="How long reorder waits.")
+    dedup_ttl_s: float = Field(86_400.0, gt=0, description="Dedup memory, in event time.")
+    max_clock_skew_s: float = Field(300.0, ge=0, description="Max event time ahead of receive.")
+    default_tz: str = Field("Asia/Ho_Chi_Minh", description="Zone for naive timestamps.")
+
+    kafka_brokers: str = "127.0.0.1:9092"
+    kafka_partitions: int = Field(4, ge=1, description="Partitions of topics Headwater creates.")
+    weaviate_url: str = "http://127.0.0.1:8080"
+    weaviate_grpc_port: int = Field(50051, ge=1, le=65535)
+    weaviate_api_key: SecretStr | None = Field(
+        None, description="Set when Weaviate runs with API-key authentication."
+    )
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    @field_validator("source")
+    @classmethod
+    def _source_scheme(cls, value: str) -> str:
+        scheme, sep, rest = value.partition(":")
+        if not sep or scheme not in ("file", "kafka") or not rest.strip(" ,"):
+            raise ValueError(
+                "source must be 'file:<path or glob>' or 'kafka:<topic>[,<topic>...]', "
+                f"got {value!r}"
+            )
+        return value
+
+    @field_validator("sink")
+    @classmethod
+    def _sink_scheme(cls, value: str | None) -> str | None:
+        if value is None or value in ("weaviate", "kafka"):
+            return value
+        scheme, sep, rest = value.partition(":")
+        if scheme == "file" and sep and rest:
+            return value
+        raise ValueError(f"sink must be 'weaviate', 'kafka' or 'file:<dir>', got {value!r}")
+
+    @field_validator("default_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def source_topics(self) -> list[str]:
+        """Topics of a `kafka:` source; empty for a file source."""
+        scheme, _, rest = self.source.partition(":")
+        return [t.strip() for t in rest.split(",") if t.strip()] if scheme == "kafka" else []
+
+    @property
+    def source_path(self) -> str | None:
+        """Path or glob of a `file:` source; None for a Kafka source."""
+        scheme, _, rest = self.source.partition(":")
+        return rest if scheme == "file" else None
+
+    @property
+    def weaviate_host_port(self) -> tuple[str, int]:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.weaviate_url)
+        return parts.hostname or "127.0.0.1", parts.port or 8080

@@ -1,0 +1,205 @@
+"""Smoke dataflows that prove the services work together end to end.
+
+    python -m bytewax.run "flows.smoke:produce()"   # bundled sample -> Kafka `smoke.chat`
+    python -m bytewax.run "flows.smoke:index()"     # `smoke.chat` -> Weaviate `SmokeChat`
+    python -m flows.smoke                           # GraphQL query, answer printed
+
+The vectors here come from a hashed bag of words, not the embedding model: this flow
+checks the plumbing (Kafka in and out, multi-tenant Weaviate writes with self-provided
+vectors, GraphQL), not retrieval quality.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import uuid
+from dataclasses import dataclass
+
+import bytewax.operators as op
+import httpx
+import numpy as np
+import orjson
+import weaviate.classes.config as wc
+from bytewax.connectors.files import FileSource
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from weaviate.classes.tenants import Tenant
+
+from flows.settings import Settings
+from operators.weaviate_conn import connect_weaviate
+
+SMOKE_TOPIC = "smoke.chat"
+SMOKE_COLLECTION = "SmokeChat"
+VECTOR_DIM = 64
+_WORD = re.compile(r"\w+", re.UNICODE)
+_NAMESPACE = uuid.UUID("5b0f8a52-6a52-4c4e-9a7e-2f3b3c0d5e11")
+
+
+@dataclass(frozen=True)
+class SmokeRecord:
+    tenant: str
+    message_id: str
+    conversation_id: str
+    text: str
+
+
+def hashed_vector(text: str, dim: int = VECTOR_DIM) -> list[float]:
+    """L2-normalized hashed bag of words: deterministic and dependency-free."""
+    vec = np.zeros(dim, dtype=np.float32)
+    for word in _WORD.findall(text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        bucket = int.from_bytes(digest[:4], "little") % dim
+        vec[bucket] += 1.0 if digest[4] & 1 else -1.0
+    norm = float(np.linalg.norm(vec))
+    return (vec / norm if norm else vec).tolist()
+
+
+def to_record(raw: bytes | str) -> SmokeRecord | None:
+    """The tenant, ids and text of a chat envelope; None for anything else."""
+    try:
+        env = orjson.loads(raw)
+        payload = env["payload"]
+        tenant = str(env.get("tenant") or "default")
+        if env["source"] == "zalo":
+            sender, recipient = payload["sender"]["id"], payload["recipient"]["id"]
+            return SmokeRecord(
+                tenant,
+                f"zalo:{payload['message']['msg_id']}",
+                f"zalo:{sender}:{recipient}",
+                payload["message"]["text"],
+            )
+        platform = payload.get("platform", env["source"])
+        msg_id = payload.get("id") or payload["message_id"]
+        return SmokeRecord(
+            tenant, f"{platform}:{msg_id}", payload["conversation_id"], payload["content"]
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return None
+
+
+class _SmokeWeaviatePartition(StatelessSinkPartition[SmokeRecord]):
+    def __init__(self, settings: Settings) -> None:
+        api_key = settings.weaviate_api_key
+        self._client = connect_weaviate(
+            settings.weaviate_url,
+            settings.weaviate_grpc_port,
+            api_key.get_secret_value() if api_key else None,
+        )
+        if not self._client.collections.exists(SMOKE_COLLECTION):
+            self._client.collections.create(
+                SMOKE_COLLECTION,
+                multi_tenancy_config=wc.Configure.multi_tenancy(enabled=True),
+                vector_config=wc.Configure.Vectors.self_provided(),
+                properties=[
+                    wc.Property(name="text", data_type=wc.DataType.TEXT),
+                    wc.Property(name="message_id", data_type=wc.DataType.TEXT),
+                    wc.Property(name="conversation_id", data_type=wc.DataType.TEXT),
+                ],
+            )
+        self._collection = self._client.collections.get(SMOKE_COLLECTION)
+        self._tenants: set[str] = set(self._collection.tenants.get())
+
+    def write_batch(self, items: list[SmokeRecord]) -> None:
+        by_tenant: dict[str, list[SmokeRecord]] = {}
+        for rec in items:
+            by_tenant.setdefault(rec.tenant, []).append(rec)
+        new = [Tenant(name=t) for t in by_tenant if t not in self._tenants]
+        if new:
+            self._collection.tenants.create(new)
+            self._tenants.update(t.name for t in new)
+        for tenant, recs in by_tenant.items():
+            objects = [
+                wc.DataObject(
+                    uuid=uuid.uuid5(_NAMESPACE, f"{r.tenant}\x1f{r.message_id}"),
+                    properties={
+                        "text": r.text,
+                        "message_id": r.message_id,
+                        "conversation_id": r.conversation_id,
+                    },
+                    vector=hashed_vector(r.text),
+                )
+                for r in recs
+            ]
+            result = self._collection.with_tenant(tenant).data.insert_many(objects)
+            if result.has_errors:
+                raise RuntimeError(f"smoke_weaviate: Weaviate rejected objects: {result.errors}")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class SmokeWeaviateSink(DynamicSink[SmokeRecord]):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _SmokeWeaviatePartition:
+        return _SmokeWeaviatePartition(self._settings)
+
+
+def produce() -> Dataflow:
+    """Bundled sample file -> Kafka, keyed by tenant."""
+    settings = Settings()
+    path = settings.source_path
+    if path is None:
+        raise ValueError("the smoke producer reads a file: set HEADWATER_SOURCE=file:<path>")
+    flow = Dataflow("smoke_produce")
+    lines = op.input("sample", flow, FileSource(path))
+
+    def to_kafka(line: str) -> KafkaSinkMessage[bytes, bytes]:
+        rec = to_record(line)
+        return KafkaSinkMessage(key=(rec.tenant if rec else "").encode(), value=line.encode())
+
+    op.output("kafka_out", op.map("to_kafka", lines, to_kafka),
+              KafkaSink(settings.kafka_brokers.split(","), SMOKE_TOPIC))
+    return flow
+
+
+def index() -> Dataflow:
+    """Kafka `smoke.chat` from the beginning to its end -> Weaviate, with vectors."""
+    settings = Settings()
+    flow = Dataflow("smoke_index")
+    kafka = kop.input("kafka_in", flow, brokers=settings.kafka_brokers.split(","),
+                      topics=[SMOKE_TOPIC], tail=False)
+    op.inspect("kafka_errors", kafka.errs, lambda step, err: print(f"{step}: {err}"))
+    records = op.filter_map("parse", kafka.oks, lambda msg: to_record(msg.value))
+    op.output("weaviate_out", records, SmokeWeaviateSink(settings))
+    return flow
+
+
+def graphql_near_vector(settings: Settings, tenant: str, question: str, limit: int = 3) -> dict:
+    """Run a raw GraphQL `Get` with nearVector for one tenant; return the JSON answer."""
+    vector = ", ".join(f"{x:.6f}" for x in hashed_vector(question))
+    query = (
+        f'{{ Get {{ {SMOKE_COLLECTION}(tenant: "{tenant}", limit: {limit}, '
+        f"nearVector: {{vector: [{vector}]}}) "
+        "{ text conversation_id _additional { distance } } } }"
+    )
+    headers = {}
+    if settings.weaviate_api_key:
+        headers["Authorization"] = f"Bearer {settings.weaviate_api_key.get_secret_value()}"
+    resp = httpx.post(f"{settings.weaviate_url}/v1/graphql", json={"query": query},
+                      headers=headers, timeout=30)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def main() -> int:
+    settings = Settings()
+    tenant, question = "acme", "đổi địa chỉ nhận hàng"
+    answer = graphql_near_vector(settings, tenant, question)
+    if answer.get("errors"):
+        print(f"GraphQL errors: {answer['errors']}", file=sys.stderr)
+        return 1
+    hits = answer["data"]["Get"][SMOKE_COLLECTION]
+    print(f'GraphQL nearVector for tenant "{tenant}", question "{question}":')
+    for hit in hits:
+        print(f"  {hit['_additional']['distance']:.3f}  [{hit['conversation_id']}] {hit['text']}")
+    return 0 if hits else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
