@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     max_clock_skew_s: float = Field(300.0, ge=0, description="Max event time ahead of receive.")
     default_tz: str = Field("Asia/Ho_Chi_Minh", description="Zone for naive timestamps.")
 
+    archive_dir: Path = Field(
+        Path(".cache/archive"), description="Root of the raw archive (every input line)."
+    )
+    max_line_bytes: int = Field(256 * 1024, ge=1024, description="Larger inputs: too_large.")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus port; 0 is off.")
+
     kafka_brokers: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(4, ge=1, description="Partitions of topics Headwater creates.")
     weaviate_url: str = "http://127.0.0.1:8080"

@@ -1,0 +1,149 @@
+"""Ingest: raw envelopes in; clean, unique, PII-free, time-ordered messages out.
+
+    python -m bytewax.run flows.ingest                       # settings from HEADWATER_*
+    python -m bytewax.run "flows.ingest:build(sink='file:out')"
+
+parse -> validate -> normalize -> redact PII -> dedup -> reorder, with every input line
+archived, dead letters for whatever is not a message, and feedback routed on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow, Stream
+
+from flows.settings import Settings
+from operators import metrics
+from operators.archive import RawArchiveSink
+from operators.conversation import dedup_and_reorder, wall_clock_ms
+from operators.file_source import RawFileSource
+from operators.jsonl_sink import JsonlSink
+from operators.parse import Parsed, Parser
+from operators.pii_step import redact_messages
+from schemas.message import ChatMessage, Feedback, Rejected
+from schemas.raw import RawLine
+
+MESSAGES_TOPIC, REJECTED_TOPIC, FEEDBACK_TOPIC = "chat.messages", "chat.rejected", "chat.feedback"
+
+
+@dataclass(frozen=True)
+class IngestOut:
+    messages: Stream[ChatMessage]
+    feedback: Stream[Feedback]
+    rejected: Stream[Rejected]
+
+
+def read_raw(flow: Dataflow, settings: Settings) -> Stream[RawLine]:
+    """Raw lines from the configured files or Kafka topics."""
+    if settings.source_path is not None:
+        return op.input("read_files", flow, RawFileSource(settings.source_path))
+    kafka = kop.input(
+        "read_kafka", flow, brokers=settings.kafka_brokers.split(","),
+        topics=settings.source_topics,
+    )
+    op.inspect("kafka_errors", kafka.errs, lambda _step, err: metrics.REJECTED.labels(
+        reason="kafka_error").inc())
+
+    def to_raw(msg: KafkaSourceMessage) -> RawLine:
+        value = msg.value or b""
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        return RawLine(text, wall_clock_ms(), f"kafka:{msg.topic}/{msg.partition}/{msg.offset}")
+
+    return op.map("kafka_to_raw", kafka.oks, to_raw)
+
+
+def _source_of(result: Parsed) -> str:
+    return result.source or "unknown"
+
+
+def _count_received(result: Parsed) -> None:
+    metrics.RECEIVED.labels(source=_source_of(result)).inc()
+    if isinstance(result, Rejected):
+        metrics.REJECTED.labels(reason=result.reason).inc()
+
+
+def ingest(flow: Dataflow, lines: Stream[RawLine], settings: Settings) -> IngestOut:
+    """The ingest steps from raw lines to the three output streams."""
+    parser = Parser(
+        default_tz=ZoneInfo(settings.default_tz),
+        max_clock_skew_ms=int(settings.max_clock_skew_s * 1000),
+        max_line_bytes=settings.max_line_bytes,
+    )
+    parsed = op.map("parse", lines, lambda line: (line, parser.parse(line)))
+    op.output(
+        "archive",
+        op.map("archive_item", parsed, lambda lp: (_source_of(lp[1]), lp[0])),
+        RawArchiveSink(Path(settings.archive_dir)),
+    )
+    results = op.map("results", parsed, lambda lp: lp[1])
+    op.inspect("count_received", results, lambda _step, r: _count_received(r))
+
+    by_type = op.branch("is_message", results, lambda r: isinstance(r, ChatMessage))
+    others = op.branch("is_feedback", by_type.falses, lambda r: isinstance(r, Feedback))
+
+    redacted = redact_messages("redact_pii", by_type.trues)
+    conversations = dedup_and_reorder(
+        "dedup_reorder",
+        redacted,
+        ttl_ms=int(settings.dedup_ttl_s * 1000),
+        lateness_ms=int(settings.allowed_lateness_s * 1000),
+    )
+    op.inspect("count_duplicates", conversations.duplicates,
+               lambda _step, _m: metrics.DUPLICATES.inc())
+    return IngestOut(conversations.messages, others.trues, others.falses)
+
+
+def _observe_emit(kind: str, record: Any) -> None:
+    metrics.EMITTED.labels(output=kind).inc()
+    if isinstance(record, ChatMessage):
+        if record.late:
+            metrics.LATE.inc()
+        metrics.RECEIVE_TO_EMIT.observe(max(0, wall_clock_ms() - record.received_at) / 1000)
+
+
+def write_outputs(out: IngestOut, settings: Settings, default_sink: str) -> None:
+    """Messages, feedback and dead letters to Kafka topics or JSONL files."""
+    sink = settings.sink or default_sink
+    streams = {"messages": out.messages, "feedback": out.feedback, "rejected": out.rejected}
+    for kind, stream in streams.items():
+        op.inspect(f"count_{kind}", stream, lambda _step, rec, kind=kind: _observe_emit(kind, rec))
+    if sink.startswith("file:"):
+        directory = Path(sink.removeprefix("file:"))
+        for kind, stream in streams.items():
+            keyed = op.map(f"{kind}_json", stream, lambda r: (r.key, r.to_json()))
+            op.output(f"write_{kind}", keyed, JsonlSink(directory / f"{kind}.jsonl"))
+        return
+    if sink != "kafka":
+        raise ValueError(f"the ingest flow writes to kafka or file:<dir>, not {sink!r}")
+    topics = {"messages": MESSAGES_TOPIC, "feedback": FEEDBACK_TOPIC, "rejected": REJECTED_TOPIC}
+    for kind, stream in streams.items():
+        kafka_msgs = op.map(
+            f"{kind}_kafka", stream,
+            lambda r: KafkaSinkMessage(key=r.key.encode(), value=r.to_json()),
+        )
+        kop.output(f"write_{kind}", kafka_msgs, brokers=settings.kafka_brokers.split(","),
+                   topic=topics[kind])
+
+
+def build(**overrides: Any) -> Dataflow:
+    """The ingest dataflow, from HEADWATER_* settings with keyword overrides."""
+    settings = Settings(**overrides)
+    metrics.serve_metrics(settings.metrics_port)
+    flow = Dataflow("ingest")
+    out = ingest(flow, read_raw(flow, settings), settings)
+    write_outputs(out, settings, default_sink="kafka")
+    return flow
+
+
+def __getattr__(name: str) -> Dataflow:
+    # `python -m bytewax.run flows.ingest` looks up `flow`; build it only when asked.
+    if name == "flow":
+        return build()
+    raise AttributeError(name)

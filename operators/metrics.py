@@ -1,0 +1,42 @@
+"""Prometheus metrics of the ingest path, and serving them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+RECEIVED = Counter("headwater_ingest_received_total", "Input lines read, by source.", ["source"])
+REJECTED = Counter("headwater_ingest_rejected_total", "Inputs sent to dead letters.", ["reason"])
+DUPLICATES = Counter("headwater_ingest_duplicates_total", "Duplicate messages dropped.")
+LATE = Counter("headwater_ingest_late_total", "Messages emitted after the reorder passed them.")
+EMITTED = Counter("headwater_ingest_emitted_total", "Records written, by output.", ["output"])
+STATE_ITEMS = Gauge(
+    "headwater_ingest_state_items", "Items held in keyed state, by kind.", ["kind"]
+)
+RECEIVE_TO_EMIT = Histogram(
+    "headwater_ingest_receive_to_emit_seconds",
+    "Time from receiving a message to emitting it.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 30, 60),
+)
+
+_served: set[int] = set()
+_lock = threading.Lock()
+
+
+def serve_metrics(port: int) -> None:
+    """Serve /metrics on 127.0.0.1:`port` once per process; 0 disables."""
+    if port <= 0:
+        return
+    with _lock:
+        if port in _served:
+            return
+        try:
+            start_http_server(port, addr="127.0.0.1")
+        except OSError as exc:
+            log.warning("metrics not served: port %d unavailable (%s)", port, exc)
+            return
+        _served.add(port)

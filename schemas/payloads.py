@@ -1,0 +1,126 @@
+"""The three payload shapes of DESIGN.md, with the field names their senders use.
+
+Validation here is structural only; turning a payload into a message (ids, timestamps,
+text normalization) happens in `operators.parse`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Timestamp = str | int | float
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+
+
+class ZaloUser(_Payload):
+    id: str = Field(min_length=1, examples=["2468000000000000011"])
+
+
+class ZaloMessage(_Payload):
+    msg_id: str = Field(min_length=1, examples=["96d3cdf3a1b2"])
+    text: str | None = None
+
+
+class ZaloEvent(_Payload):
+    """A Zalo Official Account webhook event (chat events only: user_send_*, oa_send_*)."""
+
+    app_id: str | None = None
+    event_name: str = Field(examples=["user_send_text"])
+    sender: ZaloUser
+    recipient: ZaloUser
+    user_id_by_app: str | None = None
+    message: ZaloMessage
+    timestamp: Timestamp = Field(description="epoch ms, as a string or number")
+
+    @property
+    def from_user(self) -> bool:
+        return self.event_name.startswith("user_send_")
+
+    @property
+    def oa_id(self) -> str:
+        return self.recipient.id if self.from_user else self.sender.id
+
+    @property
+    def user_id(self) -> str:
+        return self.sender.id if self.from_user else self.recipient.id
+
+
+def is_zalo_chat_event(event_name: object) -> bool:
+    return isinstance(event_name, str) and event_name.startswith(("user_send_", "oa_send_"))
+
+
+class WebhookMessage(_Payload):
+    """A partner's chat message."""
+
+    id: str = Field(min_length=1)
+    platform: str = Field("webhook", min_length=1)
+    conversation_id: str = Field(min_length=1)
+    user_id: str = Field(min_length=1)
+    role: Literal["user", "agent", "bot"] = "user"
+    content: str
+    timestamp: Timestamp
+    idempotency_key: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class WebhookFeedback(_Payload):
+    """A partner's feedback on a message: `score` in [0, 1] or `thumbs` up/down."""
+
+    type: Literal["feedback"]
+    id: str = Field(min_length=1)
+    platform: str = Field("webhook", min_length=1)
+    message_id: str = Field(min_length=1)
+    conversation_id: str = Field(min_length=1)
+    score: float | None = Field(None, ge=0, le=1)
+    thumbs: Literal["up", "down"] | None = None
+    timestamp: Timestamp
+
+    @model_validator(mode="after")
+    def _one_rating(self) -> WebhookFeedback:
+        if (self.score is None) == (self.thumbs is None):
+            raise ValueError("exactly one of score and thumbs is required")
+        return self
+
+    @property
+    def rating(self) -> float:
+        if self.score is not None:
+            return self.score
+        return 1.0 if self.thumbs == "up" else 0.0
+
+
+class CsvRow(_Payload):
+    """One row of a CSV export (columns as in DESIGN.md; empty optional cells are unset)."""
+
+    message_id: str = Field(min_length=1)
+    conversation_id: str = Field(min_length=1)
+    user_id: str = Field(min_length=1)
+    content: str
+    timestamp: Timestamp
+    platform: str = Field("csv", min_length=1)
+    role: Literal["user", "agent", "bot"] = "user"
+    idempotency_key: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean_columns(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        cleaned = {}
+        for key, value in data.items():
+            name = str(key).strip().lstrip("\ufeff").lower()
+            if isinstance(value, str):
+                value = value.strip()
+                if value == "" and name in ("platform", "role", "idempotency_key"):
+                    continue
+            cleaned[name] = value
+        return cleaned
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _lower_role(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value

@@ -1,0 +1,35 @@
+"""What the ingest flow reads: one raw input line and the envelope inside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SOURCES = ("zalo", "webhook", "csv")
+
+
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    """One input exactly as read, and where and when it was read.
+
+    `text` is a JSONL line or Kafka value as received; for a CSV export it is the row's
+    own text, and `row` carries the parsed columns.
+    """
+
+    text: str
+    received_at: int
+    origin: str
+    row: dict[str, str] | None = None
+
+
+class Envelope(BaseModel):
+    """The raw envelope of DESIGN.md. `source` is checked against SOURCES by the parser."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+
+    source: str = Field(description="zalo, webhook or csv", examples=["zalo"])
+    tenant: str = Field("default", min_length=1, examples=["acme"])
+    received_at: int | None = Field(None, ge=0, description="epoch milliseconds")
+    payload: dict[str, Any] | str = Field(description="the body exactly as the sender sent it")
