@@ -14,23 +14,28 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import time
 import uuid
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import bytewax.operators as op
 import httpx
 import numpy as np
-import orjson
 import weaviate.classes.config as wc
 from bytewax.connectors.files import FileSource
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from weaviate.classes.data import DataObject
 from weaviate.classes.tenants import Tenant
 
 from flows.settings import Settings
+from operators.parse import Parser
 from operators.weaviate_conn import connect_weaviate
+from schemas.message import ChatMessage
+from schemas.raw import RawLine
 
 SMOKE_TOPIC = "smoke.chat"
 SMOKE_COLLECTION = "SmokeChat"
@@ -58,27 +63,16 @@ def hashed_vector(text: str, dim: int = VECTOR_DIM) -> list[float]:
     return (vec / norm if norm else vec).tolist()
 
 
+_PARSER = Parser(ZoneInfo("Asia/Ho_Chi_Minh"), max_clock_skew_ms=300_000)
+
+
 def to_record(raw: bytes | str) -> SmokeRecord | None:
     """The tenant, ids and text of a chat envelope; None for anything else."""
-    try:
-        env = orjson.loads(raw)
-        payload = env["payload"]
-        tenant = str(env.get("tenant") or "default")
-        if env["source"] == "zalo":
-            sender, recipient = payload["sender"]["id"], payload["recipient"]["id"]
-            return SmokeRecord(
-                tenant,
-                f"zalo:{payload['message']['msg_id']}",
-                f"zalo:{sender}:{recipient}",
-                payload["message"]["text"],
-            )
-        platform = payload.get("platform", env["source"])
-        msg_id = payload.get("id") or payload["message_id"]
-        return SmokeRecord(
-            tenant, f"{platform}:{msg_id}", payload["conversation_id"], payload["content"]
-        )
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    msg = _PARSER.parse(RawLine(text.rstrip("\n"), int(time.time() * 1000), "smoke"))
+    if not isinstance(msg, ChatMessage):
         return None
+    return SmokeRecord(msg.tenant, msg.message_id, msg.conversation_id, msg.text)
 
 
 class _SmokeWeaviatePartition(StatelessSinkPartition[SmokeRecord]):
@@ -113,7 +107,7 @@ class _SmokeWeaviatePartition(StatelessSinkPartition[SmokeRecord]):
             self._tenants.update(t.name for t in new)
         for tenant, recs in by_tenant.items():
             objects = [
-                wc.DataObject(
+                DataObject(
                     uuid=uuid.uuid5(_NAMESPACE, f"{r.tenant}\x1f{r.message_id}"),
                     properties={
                         "text": r.text,
