@@ -28,9 +28,15 @@ from operators.jsonl_sink import JsonlSink
 from operators.parse import Parsed, Parser
 from operators.pii_step import redact_messages
 from schemas.message import ChatMessage, Feedback, Rejected
+from schemas.pii_audit import PiiAudit
 from schemas.raw import RawLine
 
-MESSAGES_TOPIC, REJECTED_TOPIC, FEEDBACK_TOPIC = "chat.messages", "chat.rejected", "chat.feedback"
+OUTPUT_TOPICS = {
+    "messages": "chat.messages",
+    "feedback": "chat.feedback",
+    "rejected": "chat.rejected",
+    "pii_audit": "pii.audit",
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class IngestOut:
     messages: Stream[ChatMessage]
     feedback: Stream[Feedback]
     rejected: Stream[Rejected]
+    pii_audit: Stream[PiiAudit]
 
 
 def read_raw(flow: Dataflow, settings: Settings) -> Stream[RawLine]:
@@ -88,16 +95,18 @@ def ingest(flow: Dataflow, lines: Stream[RawLine], settings: Settings) -> Ingest
     by_type = op.branch("is_message", results, lambda r: isinstance(r, ChatMessage))
     others = op.branch("is_feedback", by_type.falses, lambda r: isinstance(r, Feedback))
 
-    redacted = redact_messages("redact_pii", by_type.trues)
+    redacted = redact_messages(
+        "redact_pii", by_type.trues, settings.pii_hmac_key.get_secret_value().encode()
+    )
     conversations = dedup_and_reorder(
         "dedup_reorder",
-        redacted,
+        redacted.messages,
         ttl_ms=int(settings.dedup_ttl_s * 1000),
         lateness_ms=int(settings.allowed_lateness_s * 1000),
     )
     op.inspect("count_duplicates", conversations.duplicates,
                lambda _step, _m: metrics.DUPLICATES.inc())
-    return IngestOut(conversations.messages, others.trues, others.falses)
+    return IngestOut(conversations.messages, others.trues, others.falses, redacted.audits)
 
 
 def _observe_emit(kind: str, record: Any) -> None:
@@ -111,7 +120,12 @@ def _observe_emit(kind: str, record: Any) -> None:
 def write_outputs(out: IngestOut, settings: Settings, default_sink: str) -> None:
     """Messages, feedback and dead letters to Kafka topics or JSONL files."""
     sink = settings.sink or default_sink
-    streams = {"messages": out.messages, "feedback": out.feedback, "rejected": out.rejected}
+    streams = {
+        "messages": out.messages,
+        "feedback": out.feedback,
+        "rejected": out.rejected,
+        "pii_audit": out.pii_audit,
+    }
     for kind, stream in streams.items():
         op.inspect(f"count_{kind}", stream, lambda _step, rec, kind=kind: _observe_emit(kind, rec))
     if sink.startswith("file:"):
@@ -122,14 +136,13 @@ def write_outputs(out: IngestOut, settings: Settings, default_sink: str) -> None
         return
     if sink != "kafka":
         raise ValueError(f"the ingest flow writes to kafka or file:<dir>, not {sink!r}")
-    topics = {"messages": MESSAGES_TOPIC, "feedback": FEEDBACK_TOPIC, "rejected": REJECTED_TOPIC}
     for kind, stream in streams.items():
         kafka_msgs = op.map(
             f"{kind}_kafka", stream,
             lambda r: KafkaSinkMessage(key=r.key.encode(), value=r.to_json()),
         )
         kop.output(f"write_{kind}", kafka_msgs, brokers=settings.kafka_brokers.split(","),
-                   topic=topics[kind])
+                   topic=OUTPUT_TOPICS[kind])
 
 
 def build(**overrides: Any) -> Dataflow:

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         Path(".cache/archive"), description="Root of the raw archive (every input line)."
     )
     max_line_bytes: int = Field(256 * 1024, ge=1024, description="Larger inputs: too_large.")
+    pii_hmac_key: SecretStr = Field(
+        SecretStr("headwater-local-only"),
+        description="Key of the PII audit HMACs; set your own outside local runs.",
+    )
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus port; 0 is off.")
 
     kafka_brokers: str = "127.0.0.1:9092"

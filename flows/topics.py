@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from flows.settings import Settings
 
 RAW_TOPICS = ("raw.zalo", "raw.webhook", "raw.csv")
-CHAT_TOPICS = ("chat.messages", "chat.rejected", "chat.feedback")
+CHAT_TOPICS = ("chat.messages", "chat.rejected", "chat.feedback", "pii.audit")
 ALERT_TOPICS = ("drift.alerts",)
 SMOKE_TOPICS = ("smoke.chat",)
 ALL_TOPICS = RAW_TOPICS + CHAT_TOPICS + ALERT_TOPICS + SMOKE_TOPICS

@@ -24,3 +24,10 @@ class PiiAudit(BaseModel):
         description="Short id of the HMAC key, so records survive a key rotation.",
         examples=["3b1f0c2a9d4e"],
     )
+
+    @property
+    def key(self) -> str:
+        return self.message_id
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()

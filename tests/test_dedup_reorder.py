@@ -1,0 +1,216 @@
+import pickle
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import bytewax.operators as op
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import DynamicSource, StatelessSourcePartition
+from bytewax.testing import TestingSink, TestingSource
+
+from operators.conversation import ConversationLogic, dedup_and_reorder
+from operators.dedup import DedupMemory
+from operators.reorder import ReorderBuffer
+from schemas.message import ChatMessage
+
+
+def msg(mid: str, event_ms: int, *, tenant: str = "acme", conv: str = "c1",
+        key: str | None = None) -> ChatMessage:
+    return ChatMessage(
+        message_id=mid, idempotency_key=key or mid, tenant=tenant, source="webhook",
+        platform="webhook", conversation_id=conv, sender_id="u", role="user", text="hi",
+        language="en", event_ms=event_ms, received_at=event_ms,
+    )
+
+
+class FakeClock:
+    def __init__(self, now_ms: int = 1_000_000) -> None:
+        self.now_ms = now_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+# --- DedupMemory ------------------------------------------------------------------------
+
+def test_dedup_by_message_id_or_idempotency_key() -> None:
+    mem = DedupMemory(ttl_ms=10_000)
+    assert mem.admit(1000, "key-1", "m-1")
+    assert not mem.admit(1500, "key-1", "m-2")  # partner retry: same key, new id
+    assert not mem.admit(1500, "key-9", "m-1")  # same id, new key
+    assert mem.admit(2000, "key-2", "m-2")
+
+
+def test_dedup_forgets_after_ttl_in_event_time() -> None:
+    mem = DedupMemory(ttl_ms=10_000)
+    assert mem.admit(0, "a")
+    assert mem.admit(5_000, "b")
+    assert len(mem) == 2
+    assert mem.admit(12_000, "c")  # cutoff 2_000: "a" is forgotten
+    assert len(mem) == 2
+    assert mem.admit(12_500, "a")  # seen again after its TTL: accepted
+    assert not mem.admit(12_600, "b")
+
+
+def test_dedup_memory_is_bounded_by_ttl() -> None:
+    mem = DedupMemory(ttl_ms=1_000)
+    for i in range(10_000):
+        mem.admit(i * 100, f"k{i}")
+    assert len(mem) <= 11
+
+
+def test_dedup_rejects_non_positive_ttl() -> None:
+    with pytest.raises(ValueError):
+        DedupMemory(ttl_ms=0)
+
+
+# --- ReorderBuffer -----------------------------------------------------------------------
+
+def test_reorder_holds_until_watermark_then_releases_in_order() -> None:
+    buf: ReorderBuffer[str] = ReorderBuffer(lateness_ms=2_000)
+    now = 0
+    assert buf.push(10_000, "b", now) == ([], [])
+    assert buf.push(9_000, "a", now) == ([], [])
+    released, late = buf.push(12_500, "c", now)  # watermark 10_500
+    assert (released, late) == (["a", "b"], [])
+    assert buf.flush() == ["c"]
+
+
+def test_reorder_marks_items_behind_the_last_release_late() -> None:
+    buf: ReorderBuffer[str] = ReorderBuffer(lateness_ms=1_000)
+    buf.push(5_000, "x", 0)
+    assert buf.push(7_000, "y", 0) == (["x"], [])
+    assert buf.push(4_000, "straggler", 0) == ([], ["straggler"])
+    # Behind the watermark but not behind the last release: in order, so not late.
+    assert buf.push(5_500, "in-bound", 0) == (["in-bound"], [])
+    assert buf.flush() == ["y"]
+
+
+def test_quiet_conversation_is_released_by_the_clock_within_lateness() -> None:
+    buf: ReorderBuffer[str] = ReorderBuffer(lateness_ms=2_000)
+    buf.push(50_000, "only", now_ms=100_000)
+    assert buf.release(101_999) == []
+    assert buf.next_release_ms() == 102_000
+    assert buf.release(102_000) == ["only"]
+
+
+def test_reorder_snapshot_is_independent_and_picklable() -> None:
+    buf: ReorderBuffer[str] = ReorderBuffer(lateness_ms=1_000)
+    buf.push(5_000, "x", 0)
+    snap = pickle.loads(pickle.dumps(buf.snapshot()))
+    buf.push(9_000, "y", 0)
+    assert len(snap) == 1 and snap.flush() == ["x"]
+
+
+# --- the Bytewax step -------------------------------------------------------------------
+
+def test_logic_forgets_a_quiet_conversation() -> None:
+    clock = FakeClock(0)
+    logic = ConversationLogic(None, ttl_ms=60_000, lateness_ms=2_000, clock=clock)
+    out, discard = logic.on_batch([msg("m1", 10_000)])
+    assert discard is False
+    assert logic.notify_at() == datetime.fromtimestamp(2, UTC)  # release due in 2 s
+    clock.now_ms = 2_000
+    out, discard = logic.on_notify()
+    assert [m.message_id for _, m in out] == ["m1"] and discard is False
+    assert logic.notify_at() == datetime.fromtimestamp(60, UTC)
+    clock.now_ms = 60_000
+    assert logic.on_notify() == ([], True)
+
+
+def test_logic_state_survives_a_snapshot_round_trip() -> None:
+    clock = FakeClock(0)
+    logic = ConversationLogic(None, ttl_ms=60_000, lateness_ms=2_000, clock=clock)
+    logic.on_batch([msg("m1", 10_000)])
+    restored = ConversationLogic(pickle.loads(pickle.dumps(logic.snapshot())),
+                                 ttl_ms=60_000, lateness_ms=2_000, clock=clock)
+    out, _ = restored.on_batch([msg("m1", 10_000), msg("m2", 20_000)])
+    assert [(dup, m.message_id) for dup, m in out] == [(True, "m1"), (False, "m1")]
+
+
+def run_conversations(entry_point, items):
+    out, dups = [], []
+    flow = Dataflow("t")
+    s = op.input("in", flow, TestingSource(items))
+    res = dedup_and_reorder("conv", s, ttl_ms=3_600_000, lateness_ms=2_000)
+    op.output("out", res.messages, TestingSink(out))
+    op.output("dups", res.duplicates, TestingSink(dups))
+    entry_point(flow)
+    return out, dups
+
+
+def test_duplicates_are_dropped_per_tenant(entry_point) -> None:
+    items = [msg("a", 1000), msg("a", 1000), msg("b", 2000, key="k"), msg("b2", 2500, key="k"),
+             msg("a", 1000, tenant="globex")]
+    out, dups = run_conversations(entry_point, items)
+    assert sorted((m.tenant, m.message_id) for m in out) == [
+        ("acme", "a"), ("acme", "b"), ("globex", "a")]
+    assert sorted(m.message_id for m in dups) == ["a", "b2"]
+
+
+def test_each_conversation_comes_out_in_event_time_order(entry_point) -> None:
+    base = 1_714_532_400_000
+    offsets = [0, 1500, 500, 3000, 2500, 9000, 8000, 20000]
+    items = [msg(f"{c}-{o}", base + o, conv=c) for o in offsets for c in ("c1", "c2", "c3")]
+    out, dups = run_conversations(entry_point, items)
+    assert dups == []
+    assert len(out) == len(items)
+    for conv in ("c1", "c2", "c3"):
+        times = [m.event_ms for m in out if m.conversation_id == conv and not m.late]
+        assert times == sorted(times)
+
+
+def test_straggler_far_behind_is_emitted_once_and_flagged(entry_point) -> None:
+    base = 1_714_532_400_000
+    items = [msg("m1", base), msg("m2", base + 10_000), msg("m3", base + 20_000),
+             msg("old", base + 1_000)]
+    out, _ = run_conversations(entry_point, items)
+    assert [(m.message_id, m.late) for m in out] == [
+        ("m1", False), ("m2", False), ("old", True), ("m3", False)]
+
+
+class _OpenUntilSeen(DynamicSource):
+    """Emits one item, then stays open (empty batches) until `seen` is set or 20 s pass."""
+
+    def __init__(self, item: ChatMessage, seen: threading.Event, ended: threading.Event) -> None:
+        self._item, self._seen, self._ended = item, seen, ended
+
+    def build(self, step_id, worker_index, worker_count):
+        item, seen, ended = self._item, self._seen, self._ended
+
+        class Part(StatelessSourcePartition):
+            sent = False
+            deadline = time.monotonic() + 20
+
+            def next_batch(self):
+                if worker_index != 0 or seen.is_set() or time.monotonic() > self.deadline:
+                    ended.set()
+                    raise StopIteration
+                if not self.sent:
+                    self.sent = True
+                    return [item]
+                time.sleep(0.01)
+                return []
+
+        return Part()
+
+
+def test_quiet_conversation_is_emitted_while_the_input_is_still_open() -> None:
+    # A live stream: one message, then silence. It must come out by the clock, before EOF.
+    from bytewax.testing import run_main
+
+    seen, ended = threading.Event(), threading.Event()
+    emitted_before_eof: list[bool] = []
+    flow = Dataflow("t")
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    s = op.input("in", flow, _OpenUntilSeen(msg("only", now_ms), seen, ended))
+    res = dedup_and_reorder("conv", s, ttl_ms=3_600_000, lateness_ms=300)
+
+    def record(_step: str, _m: ChatMessage) -> None:
+        emitted_before_eof.append(not ended.is_set())
+        seen.set()
+
+    op.inspect("record", res.messages, record)
+    run_main(flow, epoch_interval=timedelta(milliseconds=50))
+    assert emitted_before_eof == [True]
