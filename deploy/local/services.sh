@@ -79,13 +79,14 @@ start_detached() {  # start_detached NAME COMMAND...: run in the background, rec
 
 kafka_jars() {
   local libs="$CACHE/kafka/libs" stamp="$CACHE/kafka/libs.stamp"
+  mkdir -p "$CACHE/kafka"
   local want; want=$(sha256sum "$HERE/kafka/pom.xml" | cut -d' ' -f1)
   [[ -f $stamp && $(<"$stamp") == "$want" ]] && return 0
   log "fetching Kafka $KAFKA_VERSION jars with Maven"
   rm -rf "$libs"
   mvn -q -B -Dstyle.color=never -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$libs" ||
-    die "mvn could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
+    -DincludeScope=runtime -DoutputDirectory="$libs" >"$CACHE/kafka/mvn.log" 2>&1 ||
+    die "mvn could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION; see $CACHE/kafka/mvn.log"
   echo "$want" >"$stamp"
 }
 

@@ -44,20 +44,21 @@ AGENT_LINES = (
     "Thanks for reaching out! A confirmation email is on its way.",
 )
 MALFORMED = {
-    "not_json": lambda r: '{"source": "webhook", "payload": {"id": "x", "conte',
-    "invalid_schema": lambda r: _dumps({"source": "webhook", "tenant": "acme",
-                                        "payload": {"id": f"bad-{r.random()}"}}),
-    "unknown_source": lambda r: _dumps({"source": "telegram", "payload": {"text": "hi"}}),
-    "unsupported_event": lambda r: _dumps({"source": "zalo", "tenant": "acme", "payload": {
+    "not_json": lambda t: _dumps({"source": "webhook", "tenant": t, "payload": {"id": "x"}})[:-9],
+    "invalid_schema": lambda t: _dumps({"source": "webhook", "tenant": t,
+                                        "payload": {"id": "no-content"}}),
+    "unknown_source": lambda t: _dumps({"source": "telegram", "tenant": t,
+                                        "payload": {"text": "hi"}}),
+    "unsupported_event": lambda t: _dumps({"source": "zalo", "tenant": t, "payload": {
         "event_name": "user_seen_message", "sender": {"id": "1"}, "recipient": {"id": "2"},
         "timestamp": str(BASE_MS)}}),
-    "empty_text": lambda r: _dumps({"source": "webhook", "tenant": "acme", "payload": {
+    "empty_text": lambda t: _dumps({"source": "webhook", "tenant": t, "payload": {
         "id": "e-1", "conversation_id": "c-0", "user_id": "u", "content": " \u200b ",
         "timestamp": BASE_MS}}),
-    "bad_timestamp": lambda r: _dumps({"source": "webhook", "tenant": "acme", "payload": {
+    "bad_timestamp": lambda t: _dumps({"source": "webhook", "tenant": t, "payload": {
         "id": "t-1", "conversation_id": "c-0", "user_id": "u", "content": "hi",
         "timestamp": "yesterday"}}),
-    "future_event_time": lambda r: _dumps({"source": "webhook", "tenant": "acme",
+    "future_event_time": lambda t: _dumps({"source": "webhook", "tenant": t,
         "received_at": BASE_MS, "payload": {"id": "f-1", "conversation_id": "c-0",
         "user_id": "u", "content": "from the future", "timestamp": BASE_MS + 3_600_000}}),
 }
@@ -95,8 +96,11 @@ class _Msg:
 
 
 class StreamGenerator:
-    def __init__(self, seed: int = 7, lateness_ms: int = 2000) -> None:
+    def __init__(
+        self, seed: int = 7, lateness_ms: int = 2000, tenants: tuple[str, ...] = TENANTS
+    ) -> None:
         self.rand = random.Random(seed)
+        self.tenants = tenants
         self.lateness_ms = lateness_ms
         self.expected = Expected()
         self._ids = Counter()
@@ -143,7 +147,7 @@ class StreamGenerator:
         clocks = {}
         convs = []
         for i in range(conversations):
-            tenant = TENANTS[i % len(TENANTS)]
+            tenant = self.tenants[i % len(self.tenants)]
             kind = "zalo" if i % 2 else "webhook"
             conv = f"zalo:3886{i:015d}:2468{i:015d}" if kind == "zalo" else f"c-{i}"
             convs.append((tenant, kind, conv))
@@ -187,7 +191,7 @@ class StreamGenerator:
             extra = r.random()
             if extra < 0.01:
                 reason = r.choice(sorted(MALFORMED))
-                window.append((now, MALFORMED[reason](r)))
+                window.append((now, MALFORMED[reason](tenant)))
                 self.expected.rejected[reason] += 1
                 produced += 1
             elif extra < 0.015:
