@@ -15,6 +15,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
+from operators import metrics
 from operators.dedup import DedupMemory
 from operators.reorder import ReorderBuffer
 from schemas.message import ChatMessage
@@ -40,7 +41,10 @@ class ConversationState:
     last_seen_at_ms: int
 
 
-class ConversationLogic(StatefulBatchLogic[ChatMessage, tuple[bool, ChatMessage], ConversationState]):
+Tagged = tuple[bool, ChatMessage]  # (is_duplicate, message)
+
+
+class ConversationLogic(StatefulBatchLogic[ChatMessage, Tagged, ConversationState]):
     """Emits `(is_duplicate, message)`; forgets the conversation after a TTL of quiet."""
 
     def __init__(
@@ -51,12 +55,23 @@ class ConversationLogic(StatefulBatchLogic[ChatMessage, tuple[bool, ChatMessage]
         self.state = state or ConversationState(
             DedupMemory(ttl_ms), ReorderBuffer(lateness_ms), clock()
         )
+        self._account((0, 0), False)  # a state restored from a snapshot is held again
 
-    def on_batch(self, values: list[ChatMessage]) -> tuple[Iterable[tuple[bool, ChatMessage]], bool]:
+    def _sizes(self) -> tuple[int, int]:
+        return len(self.state.dedup), len(self.state.reorder)
+
+    def _account(self, before: tuple[int, int], discard: bool) -> None:
+        after = (0, 0) if discard else self._sizes()
+        if after != before:
+            metrics.STATE_ITEMS.labels(kind="dedup_keys").inc(after[0] - before[0])
+            metrics.STATE_ITEMS.labels(kind="held_messages").inc(after[1] - before[1])
+
+    def on_batch(self, values: list[ChatMessage]) -> tuple[Iterable[Tagged], bool]:
+        before = self._sizes()
         now = self._clock()
         state = self.state
         state.last_seen_at_ms = now
-        out: list[tuple[bool, ChatMessage]] = []
+        out: list[Tagged] = []
         for msg in values:
             if not state.dedup.admit(msg.event_ms, msg.idempotency_key, msg.message_id):
                 out.append((True, msg))
@@ -64,16 +79,22 @@ class ConversationLogic(StatefulBatchLogic[ChatMessage, tuple[bool, ChatMessage]
             released, late = state.reorder.push(msg.event_ms, msg, now)
             out.extend((False, m) for m in released)
             out.extend((False, m.model_copy(update={"late": True})) for m in late)
+        self._account(before, False)
         return out, StatefulBatchLogic.RETAIN
 
-    def on_notify(self) -> tuple[Iterable[tuple[bool, ChatMessage]], bool]:
+    def on_notify(self) -> tuple[Iterable[Tagged], bool]:
+        before = self._sizes()
         now = self._clock()
         out = [(False, m) for m in self.state.reorder.release(now)]
         quiet = not len(self.state.reorder) and now >= self.state.last_seen_at_ms + self._ttl_ms
+        self._account(before, quiet)
         return out, quiet
 
-    def on_eof(self) -> tuple[Iterable[tuple[bool, ChatMessage]], bool]:
-        return [(False, m) for m in self.state.reorder.flush()], StatefulBatchLogic.RETAIN
+    def on_eof(self) -> tuple[Iterable[Tagged], bool]:
+        before = self._sizes()
+        out = [(False, m) for m in self.state.reorder.flush()]
+        self._account(before, False)
+        return out, StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         due = self.state.reorder.next_release_ms()
