@@ -62,9 +62,10 @@ class ConversationLogic(StatefulBatchLogic[ChatMessage, Tagged, ConversationStat
 
     def _account(self, before: tuple[int, int], discard: bool) -> None:
         after = (0, 0) if discard else self._sizes()
-        if after != before:
-            metrics.STATE_ITEMS.labels(kind="dedup_keys").inc(after[0] - before[0])
-            metrics.STATE_ITEMS.labels(kind="held_messages").inc(after[1] - before[1])
+        if after[0] != before[0]:
+            metrics.DEDUP_KEYS.inc(after[0] - before[0])
+        if after[1] != before[1]:
+            metrics.HELD_MESSAGES.inc(after[1] - before[1])
 
     def on_batch(self, values: list[ChatMessage]) -> tuple[Iterable[Tagged], bool]:
         before = self._sizes()

@@ -23,6 +23,9 @@ RECEIVE_TO_EMIT = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 30, 60),
 )
 
+DEDUP_KEYS = STATE_ITEMS.labels(kind="dedup_keys")
+HELD_MESSAGES = STATE_ITEMS.labels(kind="held_messages")
+
 _served: set[int] = set()
 _lock = threading.Lock()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 import unicodedata
 from datetime import datetime, tzinfo
 
@@ -32,17 +34,25 @@ class BadTimestamp(ValueError):
     """A timestamp in none of the accepted forms, or outside 2000..2100."""
 
 
-def _drop_invisible(ch: str) -> bool:
-    category = unicodedata.category(ch)
-    if category == "Cf":  # zero-width space/joiners, BOM, bidi marks, soft hyphen
-        return True
-    return category == "Cc" and not ch.isspace()
+def _invisible_characters() -> dict[int, None]:
+    """Format characters (zero-width space and joiners, BOM, bidi marks, soft hyphen) and
+    control characters other than whitespace, as a `str.translate` table that drops them."""
+    table = {}
+    for code in range(sys.maxunicode + 1):
+        category = unicodedata.category(chr(code))
+        if category == "Cf" or (category == "Cc" and not chr(code).isspace()):
+            table[code] = None
+    return table
+
+
+_INVISIBLE = _invisible_characters()
 
 
 def normalize_text(text: str) -> str:
     """NFC, no control or zero-width characters, whitespace collapsed, trimmed."""
-    visible = "".join(ch for ch in text if not _drop_invisible(ch))
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", visible)).strip()
+    if not (text.isascii() and text.isprintable()):
+        text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))
+    return _WHITESPACE.sub(" ", text).strip()
 
 
 def parse_event_time(value: object, default_tz: tzinfo) -> int:
@@ -58,7 +68,7 @@ def parse_event_time(value: object, default_tz: tzinfo) -> int:
             value = float(stripped)
         except ValueError:
             value = _parse_iso(stripped, default_tz)
-    if not isinstance(value, int | float) or value != value:  # NaN
+    if not isinstance(value, int | float) or not math.isfinite(value):
         raise BadTimestamp(f"not a timestamp: {value!r}")
     millis = int(round(value * 1000)) if abs(value) < _SECONDS_BELOW else int(round(value))
     if not MIN_EVENT_MS <= millis < MAX_EVENT_MS:

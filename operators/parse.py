@@ -83,6 +83,8 @@ class Parser:
 
     def _payload(self, env: Envelope, received_at: int) -> ChatMessage | Feedback:
         payload = env.payload
+        if not isinstance(payload, dict | str):
+            raise _Reject("invalid_schema", "payload: must be an object or a string")
         if isinstance(payload, str):
             if env.source == "csv":
                 raise _Reject("invalid_schema", "payload: a csv row must be an object")
@@ -141,7 +143,8 @@ class Parser:
             raise _Reject("empty_text", "text is empty after normalization")
         event_ms = self._event_ms(timestamp, received_at)
         message_id = f"{platform}:{platform_id}"
-        return ChatMessage(
+        # Every field is already validated above: construct without validating again.
+        return ChatMessage.model_construct(
             message_id=message_id,
             idempotency_key=idempotency_key or message_id,
             tenant=env.tenant,
