@@ -13,7 +13,6 @@ MIN_EVENT_MS = 946_684_800_000
 MAX_EVENT_MS = 4_102_444_800_000
 _SECONDS_BELOW = 10**11
 
-_WHITESPACE = re.compile(r"\s+")
 _VI_MARKED = re.compile(
     "[ăâđêôơưàáạảãằắặẳẵầấậẩẫèéẹẻẽềếệểễìíịỉĩòóọỏõồốộổỗờớợởỡùúụủũừứựửữỳýỵỷỹ]",
     re.IGNORECASE,
@@ -52,7 +51,7 @@ def normalize_text(text: str) -> str:
     """NFC, no control or zero-width characters, whitespace collapsed, trimmed."""
     if not (text.isascii() and text.isprintable()):
         text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))
-    return _WHITESPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # str.split() splits on exactly what `\s` matches
 
 
 def parse_event_time(value: object, default_tz: tzinfo) -> int:

@@ -143,8 +143,7 @@ class Parser:
             raise _Reject("empty_text", "text is empty after normalization")
         event_ms = self._event_ms(timestamp, received_at)
         message_id = f"{platform}:{platform_id}"
-        # Every field is already validated above: construct without validating again.
-        return ChatMessage.model_construct(
+        return ChatMessage(
             message_id=message_id,
             idempotency_key=idempotency_key or message_id,
             tenant=env.tenant,
