@@ -136,12 +136,13 @@ def split_in_two(path: Path) -> str:
     folder = path.with_suffix(".split")
     if not folder.exists():
         folder.mkdir()
-        outs = [open(folder / f"part-{i}.jsonl", "w", encoding="utf-8") for i in range(2)]
-        with open(path, encoding="utf-8") as f:
+        with (
+            open(path, encoding="utf-8") as f,
+            open(folder / "part-0.jsonl", "w", encoding="utf-8") as even,
+            open(folder / "part-1.jsonl", "w", encoding="utf-8") as odd,
+        ):
             for i, line in enumerate(f):
-                outs[i % 2].write(line)
-        for out in outs:
-            out.close()
+                (odd if i % 2 else even).write(line)
     return str(folder / "part-*.jsonl")
 
 

@@ -62,10 +62,9 @@ class ConversationLogic(StatefulBatchLogic[ChatMessage, Tagged, ConversationStat
 
     def _account(self, before: tuple[int, int], discard: bool) -> None:
         after = (0, 0) if discard else self._sizes()
-        if after[0] != before[0]:
-            metrics.DEDUP_KEYS.inc(after[0] - before[0])
-        if after[1] != before[1]:
-            metrics.HELD_MESSAGES.inc(after[1] - before[1])
+        sizes = metrics.state_sizes
+        sizes["dedup_keys"] += after[0] - before[0]
+        sizes["held_messages"] += after[1] - before[1]
 
     def on_batch(self, values: list[ChatMessage]) -> tuple[Iterable[Tagged], bool]:
         before = self._sizes()

@@ -214,3 +214,19 @@ def test_quiet_conversation_is_emitted_while_the_input_is_still_open() -> None:
     op.inspect("record", res.messages, record)
     run_main(flow, epoch_interval=timedelta(milliseconds=50))
     assert emitted_before_eof == [True]
+
+
+def test_state_size_metric_follows_the_logic() -> None:
+    from operators import metrics
+
+    before = dict(metrics.state_sizes)
+    clock = FakeClock(0)
+    logic = ConversationLogic(None, ttl_ms=60_000, lateness_ms=2_000, clock=clock)
+    logic.on_batch([msg("m1", 10_000), msg("m2", 10_500), msg("m1", 10_000)])
+    assert metrics.state_sizes["dedup_keys"] - before["dedup_keys"] == 2
+    assert metrics.state_sizes["held_messages"] - before["held_messages"] == 2
+    logic.on_eof()
+    assert metrics.state_sizes["held_messages"] == before["held_messages"]
+    clock.now_ms = 60_000
+    assert logic.on_notify() == ([], True)
+    assert metrics.state_sizes == before
