@@ -6,14 +6,14 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 SERVICES := deploy/local/services.sh
 
-.PHONY: run test venv services services-down services-status kafka weaviate redis topics \
+.PHONY: run test venv model services services-down services-status kafka weaviate redis topics \
         smoke lint bench clean
 
 ## run: set everything up and run the main job on the bundled sample
-run: venv services smoke
+run: venv model services smoke
 
 ## test: set everything up and run the whole suite (unit + integration)
-test: venv services
+test: venv model services
 	$(PY) -m pytest
 
 venv: $(VENV_STAMP)
@@ -22,8 +22,12 @@ $(VENV_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,build]'
 	@touch $@
+
+## model: build the int8 ONNX embedding model into .cache/models (a no-op when up to date)
+model: $(VENV_STAMP)
+	@$(PY) -m models.build
 
 ## services: start Kafka, Weaviate and Redis on 127.0.0.1 and create the topics
 services: kafka weaviate redis topics
@@ -41,13 +45,19 @@ services-down:
 services-status:
 	@$(SERVICES) status
 
-smoke: venv services
+smoke: venv model services
 	$(PY) -m bytewax.run "flows.smoke:produce()"
 	$(PY) -m bytewax.run "flows.smoke:index()"
 	$(PY) -m flows.smoke
 
 lint: venv
 	$(PY) -m ruff check .
+
+## bench: the benchmarks of benchmarks/README.md (long: tens of minutes)
+bench: venv model services
+	$(PY) benchmarks/bench_ingest.py
+	$(PY) benchmarks/bench_pii.py
+	$(PY) benchmarks/bench_embedder.py
 
 clean: services-down
 	rm -rf .cache $(VENV)

@@ -4,15 +4,14 @@
     python -m bytewax.run "flows.smoke:index()"     # `smoke.chat` -> Weaviate `SmokeChat`
     python -m flows.smoke                           # GraphQL query, answer printed
 
-The vectors here come from a hashed bag of words, not the embedding model: this flow
-checks the plumbing (Kafka in and out, multi-tenant Weaviate writes with self-provided
-vectors, GraphQL), not retrieval quality.
+Each message is embedded with Headwater's int8 ONNX model (`make model`) and written
+whole, with its vector, to a multi-tenant collection; the query embeds its question the
+same way. It checks the plumbing (Kafka in and out, Weaviate writes with self-provided
+vectors, GraphQL); the index flow proper (conversation segments) is not this flow.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import sys
 import time
 import uuid
@@ -21,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import bytewax.operators as op
 import httpx
-import numpy as np
 import weaviate.classes.config as wc
 from bytewax.connectors.files import FileSource
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage
@@ -32,15 +30,17 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.tenants import Tenant
 
 from flows.settings import Settings
+from models import load_embedder
 from operators.parse import Parser
+from operators.pii import redact
 from operators.weaviate_conn import connect_weaviate
 from schemas.message import ChatMessage
 from schemas.raw import RawLine
 
 SMOKE_TOPIC = "smoke.chat"
-SMOKE_COLLECTION = "SmokeChat"
-VECTOR_DIM = 64
-_WORD = re.compile(r"\w+", re.UNICODE)
+def smoke_collection(model_version: str) -> str:
+    """One collection per model version: vectors of different models never share an index."""
+    return f"SmokeChat_{model_version}"
 _NAMESPACE = uuid.UUID("5b0f8a52-6a52-4c4e-9a7e-2f3b3c0d5e11")
 
 
@@ -52,17 +52,6 @@ class SmokeRecord:
     text: str
 
 
-def hashed_vector(text: str, dim: int = VECTOR_DIM) -> list[float]:
-    """L2-normalized hashed bag of words: deterministic and dependency-free."""
-    vec = np.zeros(dim, dtype=np.float32)
-    for word in _WORD.findall(text.lower()):
-        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
-        bucket = int.from_bytes(digest[:4], "little") % dim
-        vec[bucket] += 1.0 if digest[4] & 1 else -1.0
-    norm = float(np.linalg.norm(vec))
-    return (vec / norm if norm else vec).tolist()
-
-
 _PARSER = Parser(ZoneInfo("Asia/Ho_Chi_Minh"), max_clock_skew_ms=300_000)
 
 
@@ -72,7 +61,7 @@ def to_record(raw: bytes | str) -> SmokeRecord | None:
     msg = _PARSER.parse(RawLine(text.rstrip("\n"), int(time.time() * 1000), "smoke"))
     if not isinstance(msg, ChatMessage):
         return None
-    return SmokeRecord(msg.tenant, msg.message_id, msg.conversation_id, msg.text)
+    return SmokeRecord(msg.tenant, msg.message_id, msg.conversation_id, redact(msg.text).text)
 
 
 class _SmokeWeaviatePartition(StatelessSinkPartition[SmokeRecord]):
@@ -83,9 +72,11 @@ class _SmokeWeaviatePartition(StatelessSinkPartition[SmokeRecord]):
             settings.weaviate_grpc_port,
             api_key.get_secret_value() if api_key else None,
         )
-        if not self._client.collections.exists(SMOKE_COLLECTION):
+        self._embedder = load_embedder()
+        name = smoke_collection(self._embedder.version)
+        if not self._client.collections.exists(name):
             self._client.collections.create(
-                SMOKE_COLLECTION,
+                name,
                 multi_tenancy_config=wc.Configure.multi_tenancy(enabled=True),
                 vector_config=wc.Configure.Vectors.self_provided(),
                 properties=[
@@ -94,7 +85,7 @@ class _SmokeWeaviatePartition(StatelessSinkPartition[SmokeRecord]):
                     wc.Property(name="conversation_id", data_type=wc.DataType.TEXT),
                 ],
             )
-        self._collection = self._client.collections.get(SMOKE_COLLECTION)
+        self._collection = self._client.collections.get(name)
         self._tenants: set[str] = set(self._collection.tenants.get())
 
     def write_batch(self, items: list[SmokeRecord]) -> None:
@@ -106,6 +97,7 @@ class _SmokeWeaviatePartition(StatelessSinkPartition[SmokeRecord]):
             self._collection.tenants.create(new)
             self._tenants.update(t.name for t in new)
         for tenant, recs in by_tenant.items():
+            vectors = self._embedder.embed([r.text for r in recs])
             objects = [
                 DataObject(
                     uuid=uuid.uuid5(_NAMESPACE, f"{r.tenant}\x1f{r.message_id}"),
@@ -114,13 +106,16 @@ class _SmokeWeaviatePartition(StatelessSinkPartition[SmokeRecord]):
                         "message_id": r.message_id,
                         "conversation_id": r.conversation_id,
                     },
-                    vector=hashed_vector(r.text),
+                    vector=vector.tolist(),
                 )
-                for r in recs
+                for r, vector in zip(recs, vectors, strict=True)
             ]
             result = self._collection.with_tenant(tenant).data.insert_many(objects)
             if result.has_errors:
-                raise RuntimeError(f"smoke_weaviate: Weaviate rejected objects: {result.errors}")
+                first = sorted({e.message for e in result.errors.values()})[:3]
+                raise RuntimeError(
+                    f"smoke_weaviate: Weaviate rejected {len(result.errors)} objects: {first}"
+                )
 
     def close(self) -> None:
         self._client.close()
@@ -166,9 +161,11 @@ def index() -> Dataflow:
 
 def graphql_near_vector(settings: Settings, tenant: str, question: str, limit: int = 3) -> dict:
     """Run a raw GraphQL `Get` with nearVector for one tenant; return the JSON answer."""
-    vector = ", ".join(f"{x:.6f}" for x in hashed_vector(question))
+    embedder = load_embedder()
+    collection = smoke_collection(embedder.version)
+    vector = ", ".join(f"{x:.6f}" for x in embedder.embed([question])[0])
     query = (
-        f'{{ Get {{ {SMOKE_COLLECTION}(tenant: "{tenant}", limit: {limit}, '
+        f'{{ Get {{ {collection}(tenant: "{tenant}", limit: {limit}, '
         f"nearVector: {{vector: [{vector}]}}) "
         "{ text conversation_id _additional { distance } } } }"
     )
@@ -178,17 +175,20 @@ def graphql_near_vector(settings: Settings, tenant: str, question: str, limit: i
     resp = httpx.post(f"{settings.weaviate_url}/v1/graphql", json={"query": query},
                       headers=headers, timeout=30)
     resp.raise_for_status()
-    return resp.json()
+    answer = resp.json()
+    if not answer.get("errors"):
+        answer["hits"] = answer["data"]["Get"][collection]
+    return answer
 
 
 def main() -> int:
     settings = Settings()
-    tenant, question = "acme", "đổi địa chỉ nhận hàng"
+    tenant, question = "globex", "how do I cancel an order?"
     answer = graphql_near_vector(settings, tenant, question)
     if answer.get("errors"):
         print(f"GraphQL errors: {answer['errors']}", file=sys.stderr)
         return 1
-    hits = answer["data"]["Get"][SMOKE_COLLECTION]
+    hits = answer["hits"]
     print(f'GraphQL nearVector for tenant "{tenant}", question "{question}":')
     for hit in hits:
         print(f"  {hit['_additional']['distance']:.3f}  [{hit['conversation_id']}] {hit['text']}")

@@ -20,19 +20,16 @@ def test_to_record_skips_what_is_not_a_chat_envelope() -> None:
     assert smoke.to_record('{"source": "zalo", "payload": {"event_name": "follow"}}') is None
 
 
-def test_hashed_vector_is_deterministic_and_normalized() -> None:
-    a, b = smoke.hashed_vector("Xin chào shop"), smoke.hashed_vector("Xin chào shop")
-    assert a == b
-    assert sum(x * x for x in a) == pytest.approx(1.0, rel=1e-5)
-
-
 @pytest.mark.usefixtures("kafka_brokers", "weaviate_client")
 def test_smoke_flows_end_in_weaviate(weaviate_client, settings: Settings) -> None:
     records = sample_records(settings)
     run_main(smoke.produce())
     run_main(smoke.index())
 
-    collection = weaviate_client.collections.get(smoke.SMOKE_COLLECTION)
+    from models import load_embedder
+
+    name = smoke.smoke_collection(load_embedder().version)
+    collection = weaviate_client.collections.get(name)
     expected_by_tenant: dict[str, set[str]] = {}
     for r in records:
         expected_by_tenant.setdefault(r.tenant, set()).add(r.message_id)
@@ -40,7 +37,7 @@ def test_smoke_flows_end_in_weaviate(weaviate_client, settings: Settings) -> Non
         stored = collection.with_tenant(tenant).query.fetch_objects(limit=1000).objects
         assert {o.properties["message_id"] for o in stored} == ids
 
-    answer = smoke.graphql_near_vector(settings, "acme", "đổi địa chỉ nhận hàng", limit=1)
+    answer = smoke.graphql_near_vector(settings, "globex", "how do I cancel an order?", limit=1)
     assert "errors" not in answer, answer
-    top = answer["data"]["Get"][smoke.SMOKE_COLLECTION][0]
-    assert "địa chỉ" in top["text"]
+    top = answer["hits"][0]
+    assert "cancel my order" in top["text"]
