@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     )
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus port; 0 is off.")
 
+    embedding_model_dir: Path | None = Field(
+        None, description="Built model directory; unset: .cache/models/<default model>."
+    )
+    embedding_threads: int = Field(2, ge=1, description="onnxruntime intra-op threads.")
+
     kafka_brokers: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(4, ge=1, description="Partitions of topics Headwater creates.")
     weaviate_url: str = "http://127.0.0.1:8080"

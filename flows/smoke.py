@@ -72,7 +72,7 @@ class _SmokeWeaviatePartition(StatelessSinkPartition[SmokeRecord]):
             settings.weaviate_grpc_port,
             api_key.get_secret_value() if api_key else None,
         )
-        self._embedder = load_embedder()
+        self._embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
         name = smoke_collection(self._embedder.version)
         if not self._client.collections.exists(name):
             self._client.collections.create(
@@ -161,7 +161,7 @@ def index() -> Dataflow:
 
 def graphql_near_vector(settings: Settings, tenant: str, question: str, limit: int = 3) -> dict:
     """Run a raw GraphQL `Get` with nearVector for one tenant; return the JSON answer."""
-    embedder = load_embedder()
+    embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
     collection = smoke_collection(embedder.version)
     vector = ", ".join(f"{x:.6f}" for x in embedder.embed([question])[0])
     query = (

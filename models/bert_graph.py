@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -58,7 +59,7 @@ class _GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], domain: str = "", **attrs: object) -> str:
+    def op(self, op_type: str, inputs: list[str], domain: str = "", **attrs: Any) -> str:
         self._count += 1
         output = f"{op_type.lower()}_{self._count}"
         self.nodes.append(helper.make_node(op_type, inputs, [output], domain=domain, **attrs))

@@ -26,6 +26,7 @@ def test_defaults_match_the_design() -> None:
     assert s.weaviate_url == "http://127.0.0.1:8080"
     assert s.weaviate_grpc_port == 50051
     assert s.redis_url == "redis://127.0.0.1:6379/0"
+    assert s.embedding_model_dir is None and s.embedding_threads == 2
 
 
 def test_bundled_sample_exists() -> None:
