@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = build_inputs(spec, args.max_seq_length, fp32_layers)
     current = valid_manifest(out)
     if current is not None and current.build_inputs == inputs and not args.force:
-        print(f"up to date\n{_summary(current, out)}")
+        print(f"[model] {current.name} {current.version} up to date in {out}")
         return 0
 
     from models.export import export_model
