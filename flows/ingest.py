@@ -9,6 +9,7 @@ archived, dead letters for whatever is not a message, and feedback routed on its
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from operators.pii_step import redact_messages
 from schemas.message import ChatMessage, Feedback, Rejected
 from schemas.pii_audit import PiiAudit
 from schemas.raw import RawLine
+
+log = logging.getLogger(__name__)
 
 OUTPUT_TOPICS = {
     "messages": "chat.messages",
@@ -55,8 +58,7 @@ def read_raw(flow: Dataflow, settings: Settings) -> Stream[RawLine]:
         "read_kafka", flow, brokers=settings.kafka_brokers.split(","),
         topics=settings.source_topics,
     )
-    op.inspect("kafka_errors", kafka.errs, lambda _step, err: metrics.REJECTED.labels(
-        reason="kafka_error").inc())
+    op.inspect("kafka_errors", kafka.errs, lambda _step, err: _source_error(err))
 
     def to_raw(msg: KafkaSourceMessage) -> RawLine:
         value = msg.value or b""
@@ -64,6 +66,11 @@ def read_raw(flow: Dataflow, settings: Settings) -> Stream[RawLine]:
         return RawLine(text, wall_clock_ms(), f"kafka:{msg.topic}/{msg.partition}/{msg.offset}")
 
     return op.map("kafka_to_raw", kafka.oks, to_raw)
+
+
+def _source_error(err: object) -> None:
+    metrics.SOURCE_ERRORS.inc()
+    log.warning("kafka source error: %s", err)
 
 
 def _source_of(result: Parsed) -> str:

@@ -11,6 +11,9 @@ log = logging.getLogger(__name__)
 
 RECEIVED = Counter("headwater_ingest_received_total", "Input lines read, by source.", ["source"])
 REJECTED = Counter("headwater_ingest_rejected_total", "Inputs sent to dead letters.", ["reason"])
+SOURCE_ERRORS = Counter(
+    "headwater_ingest_source_errors_total", "Errors the Kafka source reported instead of a message."
+)
 DUPLICATES = Counter("headwater_ingest_duplicates_total", "Duplicate messages dropped.")
 LATE = Counter("headwater_ingest_late_total", "Messages emitted after the reorder passed them.")
 EMITTED = Counter("headwater_ingest_emitted_total", "Records written, by output.", ["output"])
