@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -132,17 +133,20 @@ def generate(events: int) -> Path:
     return path
 
 
-def split_in_two(path: Path) -> str:
-    folder = path.with_suffix(".split")
+SPLIT_PARTS = 8
+
+
+def split_input(path: Path) -> str:
+    """The stream cut into files, round robin: Bytewax hashes file partitions to workers,
+    so several per process keep both processes reading."""
+    folder = path.with_suffix(f".split{SPLIT_PARTS}")
     if not folder.exists():
         folder.mkdir()
-        with (
-            open(path, encoding="utf-8") as f,
-            open(folder / "part-0.jsonl", "w", encoding="utf-8") as even,
-            open(folder / "part-1.jsonl", "w", encoding="utf-8") as odd,
-        ):
+        parts = [folder / f"part-{i}.jsonl" for i in range(SPLIT_PARTS)]
+        with ExitStack() as stack, open(path, encoding="utf-8") as f:
+            outs = [stack.enter_context(open(p, "w", encoding="utf-8")) for p in parts]
             for i, line in enumerate(f):
-                (odd if i % 2 else even).write(line)
+                outs[i % SPLIT_PARTS].write(line)
     return str(folder / "part-*.jsonl")
 
 
@@ -219,7 +223,7 @@ def main() -> None:
 
     plain = report("plain loop (floor)", n, measure("plain", path))
     one = report("bytewax, 1 process", n, measure("flow", path))
-    two = report("bytewax, 2 processes (-i/-a)", n, measure_two_processes(split_in_two(path)))
+    two = report("bytewax, 2 processes (-i/-a)", n, measure_two_processes(split_input(path)))
     report("bytewax, 1 process, 1/4 of events", count_lines(quarter), measure("flow", quarter))
     m = count_lines(small)
     no_pii = report("bytewax, 1 process, small", m, measure("flow", small))
