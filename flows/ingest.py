@@ -23,7 +23,8 @@ from bytewax.dataflow import Dataflow, Stream
 from flows.settings import Settings
 from operators import metrics
 from operators.archive import RawArchiveSink
-from operators.conversation import dedup_and_reorder, wall_clock_ms
+from operators.clock import wall_clock_ms
+from operators.conversation import dedup_and_reorder
 from operators.file_source import RawFileSource
 from operators.jsonl_sink import JsonlSink
 from operators.parse import Parsed, Parser

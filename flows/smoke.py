@@ -1,7 +1,7 @@
 """Smoke dataflows that prove the services work together end to end.
 
     python -m bytewax.run "flows.smoke:produce()"   # bundled sample -> Kafka `smoke.chat`
-    python -m bytewax.run "flows.smoke:index()"     # `smoke.chat` -> Weaviate `SmokeChat`
+    python -m bytewax.run "flows.smoke:index()"     # `smoke.chat` -> Weaviate `SmokeChat_<model>`
     python -m flows.smoke                           # GraphQL query, answer printed
 
 Each message is embedded with Headwater's int8 ONNX model (`make model`) and written
@@ -38,10 +38,12 @@ from schemas.message import ChatMessage
 from schemas.raw import RawLine
 
 SMOKE_TOPIC = "smoke.chat"
+_NAMESPACE = uuid.UUID("5b0f8a52-6a52-4c4e-9a7e-2f3b3c0d5e11")
+
+
 def smoke_collection(model_version: str) -> str:
     """One collection per model version: vectors of different models never share an index."""
     return f"SmokeChat_{model_version}"
-_NAMESPACE = uuid.UUID("5b0f8a52-6a52-4c4e-9a7e-2f3b3c0d5e11")
 
 
 @dataclass(frozen=True)

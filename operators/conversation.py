@@ -6,8 +6,7 @@ been quiet for the dedup TTL), so they share one state object and one exchange.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,15 +15,10 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
 from operators import metrics
+from operators.clock import Clock, wall_clock_ms
 from operators.dedup import DedupMemory
 from operators.reorder import ReorderBuffer
 from schemas.message import ChatMessage
-
-Clock = Callable[[], int]  # epoch milliseconds
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition, batch
 
-from operators.conversation import Clock, wall_clock_ms
+from operators.clock import Clock, wall_clock_ms
 from schemas.raw import RawLine
 
 BATCH_SIZE = 1000
