@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     )
     embedding_threads: int = Field(2, ge=1, description="onnxruntime intra-op threads.")
 
+    segment_gap_s: float = Field(
+        1800.0, gt=0, description="Inactivity (event time) that closes a conversation segment."
+    )
+    segment_max_tokens: int = Field(
+        256, ge=16, description="Token budget of a segment's embedded text (model max: 256)."
+    )
+    index_coalesce_ms: int = Field(
+        200, ge=0, description="How long the index waits to gather a burst before embedding."
+    )
+    index_retry_s: float = Field(
+        60.0, gt=0, description="How long Weaviate outages are retried before the flow stops."
+    )
+
     kafka_brokers: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(4, ge=1, description="Partitions of topics Headwater creates.")
     weaviate_url: str = "http://127.0.0.1:8080"

@@ -29,6 +29,11 @@ def iso_utc_ms(epoch_ms: int) -> str:
     ] + "Z"
 
 
+def parse_iso_utc_ms(text: str) -> int:
+    """Epoch milliseconds of an `iso_utc_ms` string."""
+    return round(datetime.fromisoformat(text).timestamp() * 1000)
+
+
 class PiiCount(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -77,8 +82,16 @@ class ChatMessage(BaseModel):
                 "event_time": iso_utc_ms(self.event_ms),
                 "pii": [{"kind": p.kind, "count": p.count} for p in self.pii],
                 "late": self.late,
+                "received_at": self.received_at,
             }
         )
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> ChatMessage:
+        """The message back from its `chat.messages` JSON (raises on anything else)."""
+        obj = orjson.loads(data)
+        obj["event_ms"] = parse_iso_utc_ms(obj.pop("event_time"))
+        return cls.model_validate(obj)
 
 
 class Feedback(BaseModel):
@@ -111,8 +124,16 @@ class Feedback(BaseModel):
                 "conversation_id": self.conversation_id,
                 "score": self.score,
                 "event_time": iso_utc_ms(self.event_ms),
+                "received_at": self.received_at,
             }
         )
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Feedback:
+        """The record back from its `chat.feedback` JSON (raises on anything else)."""
+        obj = orjson.loads(data)
+        obj["event_ms"] = parse_iso_utc_ms(obj.pop("event_time"))
+        return cls.model_validate(obj)
 
 
 class Rejected(BaseModel):

@@ -177,3 +177,13 @@ def test_accepted_text_is_already_normalized(text: str) -> None:
     msg = PARSER.parse(line(webhook(content=text)))
     if isinstance(msg, ChatMessage):
         assert normalize_text(msg.text) == msg.text
+
+
+def test_message_and_feedback_round_trip_through_their_json():
+    msg = PARSER.parse(line(webhook(timestamp="2024-05-01T10:00:00.123+07:00")))
+    assert isinstance(msg, ChatMessage)
+    assert ChatMessage.from_json(msg.to_json()) == msg
+    fb = Feedback(feedback_id="webhook:f-1", tenant="acme", source="webhook",
+                  platform="webhook", message_id="webhook:m-1", conversation_id="c-1",
+                  score=0.5, event_ms=1_714_532_400_123, received_at=RECEIVED)
+    assert Feedback.from_json(fb.to_json()) == fb
