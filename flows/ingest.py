@@ -125,9 +125,8 @@ def _observe_emit(kind: str, record: Any) -> None:
         metrics.RECEIVE_TO_EMIT.observe(max(0, wall_clock_ms() - record.received_at) / 1000)
 
 
-def write_outputs(out: IngestOut, settings: Settings, default_sink: str) -> None:
-    """Messages, feedback and dead letters to Kafka topics or JSONL files."""
-    sink = settings.sink or default_sink
+def write_outputs(out: IngestOut, settings: Settings, sink: str) -> None:
+    """Messages, feedback and dead letters to Kafka topics (`kafka`) or JSONL (`file:<dir>`)."""
     streams = {
         "messages": out.messages,
         "feedback": out.feedback,
@@ -159,7 +158,7 @@ def build(**overrides: Any) -> Dataflow:
     metrics.serve_metrics(settings.metrics_port)
     flow = Dataflow("ingest")
     out = ingest(flow, read_raw(flow, settings), settings)
-    write_outputs(out, settings, default_sink="kafka")
+    write_outputs(out, settings, settings.sink or "kafka")
     return flow
 
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the ingest path, and serving them."""
+"""Prometheus metrics of the ingest and index paths, and serving them."""
 
 from __future__ import annotations
 
@@ -29,6 +29,22 @@ RECEIVE_TO_EMIT = Histogram(
     "headwater_ingest_receive_to_emit_seconds",
     "Time from receiving a message to emitting it.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 30, 60),
+)
+
+INDEX_SEGMENTS = Counter(
+    "headwater_index_segments_total",
+    "Segment versions sent to Weaviate, by outcome (stored, stale, rejected).", ["outcome"],
+)
+INDEX_MESSAGES = Counter(
+    "headwater_index_messages_total", "Messages that reached the index for the first time."
+)
+INDEX_EMBEDDED_TOKENS = Counter(
+    "headwater_index_embedded_tokens_total", "Tokens embedded for segment versions."
+)
+INDEX_FRESHNESS = Histogram(
+    "headwater_index_freshness_seconds",
+    "Time from receiving a message to Weaviate acknowledging the segment that holds it.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
 
 _served: set[int] = set()

@@ -19,6 +19,7 @@ RejectReason = Literal[
     "bad_timestamp",
     "future_event_time",
     "too_large",
+    "index_rejected",
 ]
 
 
