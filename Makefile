@@ -9,8 +9,9 @@ SERVICES := deploy/local/services.sh
 .PHONY: run test venv model services services-down services-status kafka weaviate redis topics \
         smoke lint bench clean
 
-## run: set everything up and run the main job on the bundled sample
-run: venv model services smoke
+## run: set everything up and run the embedded pipeline on the bundled sample
+run: venv model services
+	$(PY) -m flows.demo
 
 ## test: set everything up and run the whole suite (unit + integration)
 test: venv model services
@@ -45,6 +46,7 @@ services-down:
 services-status:
 	@$(SERVICES) status
 
+## smoke: the Kafka -> Weaviate plumbing check (sample -> smoke.chat -> SmokeChat_<model>)
 smoke: venv model services
 	$(PY) -m bytewax.run "flows.smoke:produce()"
 	$(PY) -m bytewax.run "flows.smoke:index()"

@@ -5,7 +5,8 @@ message comes more than `gap_ms` (event time) after the last one, or when that m
 would push its text past `max_tokens`. The open segment is re-sent as messages arrive,
 but at most once per `coalesce_ms` (wall clock), so a burst costs one re-embedding.
 A conversation's state is forgotten once it has been quiet (wall clock) for `gap_ms`
-and everything was sent: the next message starts a new segment anyway.
+and everything was sent: the next message starts a new segment anyway, and segment
+numbers come from event time (see `Segment`), so it cannot reuse one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bytewax.operators import StatefulBatchLogic
 
 from operators.clock import Clock, wall_clock_ms
 from schemas.message import ChatMessage
-from schemas.segment import Segment, SegmentLine
+from schemas.segment import NUMBER_EPOCH_MS, Segment, SegmentLine, minute_number
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Token counts of texts, each including the model's two special tokens."""
@@ -30,7 +31,7 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 class SegmentState:
     tenant: str = ""
     conversation_id: str = ""
-    number: int = -1
+    number: int = -(2**31)
     lines: list[SegmentLine] = field(default_factory=list)
     tokens: int = 0
     sent: int = 0  # lines already sent downstream
@@ -74,7 +75,7 @@ class SegmentBuilder:
                 out.extend(self._pending())
                 self._close()
             if not state.lines:
-                state.number = max(line.event_ms, state.number + 1)
+                state.number = max(minute_number(line.event_ms), state.number + 1)
                 state.tokens = 2
             state.lines.append(line)
             state.tokens += tokens - 2
@@ -93,7 +94,11 @@ class SegmentBuilder:
         out: list[Segment] = []
         if state.flush_due_ms is not None and now >= state.flush_due_ms:
             out = self._pending()
-        forget = state.flush_due_ms is None and now >= state.last_seen_at_ms + self._gap_ms
+        forget = (
+            state.flush_due_ms is None
+            and now >= state.last_seen_at_ms + self._gap_ms
+            and minute_number(now) > state.number  # a new segment cannot reuse the number
+        )
         return out, forget
 
     def flush(self) -> list[Segment]:
@@ -101,7 +106,8 @@ class SegmentBuilder:
 
     def wake_at_ms(self) -> int:
         state = self.state
-        forget = state.last_seen_at_ms + self._gap_ms
+        forget = max(state.last_seen_at_ms + self._gap_ms,
+                     NUMBER_EPOCH_MS + (state.number + 1) * 60_000)
         return forget if state.flush_due_ms is None else min(state.flush_due_ms, forget)
 
     def _seen(self, message_id: str) -> bool:

@@ -11,12 +11,18 @@ import orjson
 
 from schemas.message import ChatMessage, iso_utc_ms
 
+NUMBER_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 SEGMENT_NAMESPACE = uuid.UUID("0f1d6a3e-5c1b-5d7e-9a51-8c4b2e7f3a90")
 
 
 def segment_uuid(tenant: str, conversation_id: str, number: int) -> uuid.UUID:
     """UUIDv5 of the canonical `tenant \\x1f conversation \\x1f number`."""
     return uuid.uuid5(SEGMENT_NAMESPACE, f"{tenant}\x1f{conversation_id}\x1f{number}")
+
+
+def minute_number(epoch_ms: int) -> int:
+    """Minutes since 2020-01-01 UTC: the base of segment numbers."""
+    return (epoch_ms - NUMBER_EPOCH_MS) // 60_000
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,10 @@ class Segment:
     """One version of a segment: all its messages so far, in arrival order.
 
     `new_from` is the index of the first line this version adds to the previous one, so
-    the index can time each message's first appearance. `number` is the event time (epoch
-    ms) of the segment's first message, raised when needed to stay above the previous
-    segment's: numbers grow with time and never repeat in a conversation, even after the
-    conversation's state was forgotten.
+    the index can time each message's first appearance. `number` is the minute (since
+    2020-01-01 UTC, event time) of the segment's first message, raised when needed to stay
+    above the previous segment's: numbers grow with time, fit GraphQL's 32-bit `Int`, and
+    do not repeat in a conversation even after its state was forgotten.
     """
 
     tenant: str

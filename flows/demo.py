@@ -1,0 +1,169 @@
+"""The embedded pipeline end to end on the bundled sample, as `make run` shows it.
+
+    python -m flows.demo                      # bundled sample -> Weaviate, then queries
+    HEADWATER_SOURCE=file:chats.jsonl python -m flows.demo
+
+Runs `flows.pipeline` in this process with a progress display, prints what happened to
+the input (accepted, duplicates, rejected, late, feedback, segments indexed) and answers
+two questions: one through GraphQL, one through the v4 client.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from bytewax.testing import run_main
+from prometheus_client import Counter
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flows import pipeline
+from flows.query import graphql_query, graphql_search, print_hits, search
+from flows.settings import SAMPLE_DIR, Settings
+from models import load_embedder
+from operators import metrics, pii
+from operators.segment_index import ALIAS
+from operators.weaviate_conn import connect_weaviate
+
+DEMO_SAMPLE = SAMPLE_DIR / "pipeline_sample.jsonl"
+QUESTIONS = (
+    ("graphql", "acme", "how do I cancel an order?"),
+    ("client", "globex", "phí ship ra Hà Nội bao nhiêu?"),
+)
+
+
+def total(counter: Counter, **labels: str) -> float:
+    """A counter's value summed over the label values not given."""
+    return sum(
+        sample.value
+        for family in counter.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+        and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def count_lines(pattern: str) -> int:
+    count = 0
+    for name in sorted(glob.glob(pattern)):
+        with open(name, "rb") as f:
+            count += sum(1 for _ in f)
+        if name.endswith(".csv"):
+            count -= 1  # the header row
+    return count
+
+
+def run_with_progress(settings: Settings, console: Console) -> None:
+    expected = count_lines(settings.source_path or "")
+    flow = pipeline.build()
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_main(flow)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    columns = (TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        read = progress.add_task("input lines read", total=expected or None)
+        indexed = progress.add_task("messages indexed", total=None)
+        worker = threading.Thread(target=run, name="pipeline", daemon=True)
+        worker.start()
+        while not done.wait(0.2):
+            _update(progress, read, indexed)
+        _update(progress, read, indexed)
+        accepted = total(metrics.EMITTED, output="messages")
+        progress.update(indexed, total=accepted, completed=total(metrics.INDEX_MESSAGES))
+    if errors:
+        raise errors[0]
+
+
+def _update(progress: Progress, read: int, indexed: int) -> None:
+    progress.update(read, completed=total(metrics.RECEIVED))
+    progress.update(indexed, completed=total(metrics.INDEX_MESSAGES))
+
+
+def summary_table(segments_by_tenant: dict[str, int]) -> Table:
+    table = Table(title="What happened to the input", show_header=False)
+    accepted = total(metrics.EMITTED, output="messages")
+    rows: Iterable[tuple[str, float]] = (
+        ("input lines", total(metrics.RECEIVED)),
+        ("accepted messages", accepted),
+        ("duplicates dropped", total(metrics.DUPLICATES)),
+        ("rejected (dead letters)", total(metrics.REJECTED)),
+        ("feedback records", total(metrics.EMITTED, output="feedback")),
+        ("late messages (flagged, kept)", total(metrics.LATE)),
+        ("PII values redacted", total(pii.REDACTIONS)),
+        ("segment versions upserted", total(metrics.INDEX_SEGMENTS, outcome="stored")),
+        ("segments in Weaviate", sum(segments_by_tenant.values())),
+    )
+    for name, value in rows:
+        table.add_row(name, f"{value:,.0f}")
+    tokens = total(metrics.INDEX_EMBEDDED_TOKENS)
+    if accepted:
+        table.add_row("tokens embedded per message", f"{tokens / accepted:,.1f}")
+    for reason in sorted(_labels(metrics.REJECTED, "reason")):
+        table.add_row(f"  rejected: {reason}", f"{total(metrics.REJECTED, reason=reason):,.0f}")
+    for tenant, count in sorted(segments_by_tenant.items()):
+        table.add_row(f"  segments of tenant {tenant}", f"{count:,}")
+    return table
+
+
+def _labels(counter: Counter, label: str) -> set[str]:
+    return {
+        s.labels[label] for f in counter.collect() for s in f.samples
+        if s.name.endswith("_total") and s.value
+    }
+
+
+def main() -> int:
+    console = Console()
+    if "HEADWATER_SOURCE" not in os.environ and DEMO_SAMPLE.exists():
+        os.environ["HEADWATER_SOURCE"] = f"file:{DEMO_SAMPLE}"
+    settings = Settings()
+    out_dir = pipeline.side_sink(settings).removeprefix("file:")
+    console.print(f"[bold]Headwater pipeline[/] {settings.source}\n  -> Weaviate "
+                  f"{settings.weaviate_url} (alias {ALIAS}); other outputs -> {out_dir}")
+    run_with_progress(settings, console)
+
+    embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
+    key = settings.weaviate_api_key
+    with connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port,
+                          key.get_secret_value() if key else None) as client:
+        collection = client.collections.get(ALIAS)
+        segments = {
+            name: collection.with_tenant(name).aggregate.over_all(total_count=True).total_count
+            for name in collection.tenants.get()
+        }
+        console.print(summary_table(segments))
+        for how, tenant, question in QUESTIONS:
+            console.print(f"\n[bold]Q ({tenant}, {how}):[/] {question}")
+            if how == "graphql":
+                shown = graphql_query(tenant, question, [], limit=2)
+                console.print(f"[dim]{shown.replace('vector: []', 'vector: [<384 floats>]')}[/]",
+                              soft_wrap=True, highlight=False)
+                hits = graphql_search(settings, embedder, tenant, question, limit=2)
+            else:
+                console.print(f"[dim]client.collections.get({ALIAS!r}).with_tenant({tenant!r})"
+                              ".query.hybrid(query=..., vector=..., alpha=0.5, limit=2)[/]",
+                              highlight=False)
+                hits = search(client, embedder, tenant, question, limit=2)
+            print_hits(hits, out=sys.stdout)
+    console.print(f"\nAsk your own: python -m flows.query --tenant acme \"...\"  "
+                  f"(outputs in {Path(out_dir)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
