@@ -69,7 +69,7 @@ def read_messages(flow: Dataflow, settings: Settings) -> tuple[Stream[ChatMessag
     """Messages from `chat.messages` (or the `kafka:` topics of the source setting)."""
     topics = settings.source_topics or [MESSAGES_TOPIC]
     kafka = kop.input("read_kafka", flow, brokers=settings.kafka_brokers.split(","),
-                      topics=topics)
+                      topics=topics, starting_offset=settings.kafka_start_offset)
     op.inspect("kafka_errors", kafka.errs, lambda _step, err: _source_error(err))
     parsed = op.map("parse", kafka.oks, _parse)
     split = op.branch("is_message", parsed, lambda r: isinstance(r, ChatMessage))

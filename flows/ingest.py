@@ -57,7 +57,7 @@ def read_raw(flow: Dataflow, settings: Settings) -> Stream[RawLine]:
         return op.input("read_files", flow, RawFileSource(settings.source_path))
     kafka = kop.input(
         "read_kafka", flow, brokers=settings.kafka_brokers.split(","),
-        topics=settings.source_topics,
+        topics=settings.source_topics, starting_offset=settings.kafka_start_offset,
     )
     op.inspect("kafka_errors", kafka.errs, lambda _step, err: _source_error(err))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -59,8 +60,50 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How long Weaviate outages are retried before the flow stops."
     )
 
+    drift_source: str = Field(
+        "kafka:chat.messages,chat.feedback",
+        description="Input of the drift flow: `kafka:<topic>[,<topic>...]` carrying "
+        "chat.messages / chat.feedback JSON, or `file:<dir>` with an ingest file sink's "
+        "messages.jsonl and feedback.jsonl.",
+    )
+    drift_sink: str | None = Field(
+        None,
+        description="Where drift alerts go: `kafka` (topic drift.alerts) or `file:<dir>` "
+        "(<dir>/alerts.jsonl); unset: `sink` when that is kafka or file:, else the flow's "
+        "default.",
+    )
+    drift_cooldown_s: float = Field(
+        3600.0, ge=0,
+        description="After an alert, no second one for the same tenant, signal and action "
+        "until this much event time has passed after its last evidence.",
+    )
+    drift_reference_size: int = Field(
+        500, ge=10,
+        description="User messages whose embeddings form a tenant's reference centroid (and "
+        "bot replies / feedback forming the baseline rates) before detection starts.",
+    )
+    drift_reference_file: Path | None = Field(
+        None,
+        description="`.npy` (n, dim) embeddings, by the current model, used as every "
+        "tenant's reference instead of its first messages.",
+    )
+    drift_window_size: int = Field(
+        200, ge=10, description="Events in the windows the alert statistics and gauges use."
+    )
+    drift_refusal_threshold: float = Field(
+        0.05, gt=0, lt=1,
+        description="A refusal alert needs the window's refusal rate at or above this.",
+    )
+    drift_toxicity_threshold: float = Field(
+        0.02, gt=0, lt=1,
+        description="A toxicity alert needs the window's toxic-reply rate at or above this.",
+    )
+
     kafka_brokers: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(4, ge=1, description="Partitions of topics Headwater creates.")
+    kafka_start: Literal["beginning", "end"] = Field(
+        "beginning", description="Where a flow without recovery state starts reading Kafka."
+    )
     weaviate_url: str = "http://127.0.0.1:8080"
     weaviate_grpc_port: int = Field(50051, ge=1, le=65535)
     weaviate_api_key: SecretStr | None = Field(
@@ -89,6 +132,34 @@ class Settings(BaseSettings):
             return value
         raise ValueError(f"sink must be 'weaviate', 'kafka' or 'file:<dir>', got {value!r}")
 
+    @field_validator("drift_source")
+    @classmethod
+    def _drift_source_scheme(cls, value: str) -> str:
+        scheme, sep, rest = value.partition(":")
+        if not sep or scheme not in ("file", "kafka") or not rest.strip(" ,"):
+            raise ValueError(
+                "drift_source must be 'file:<dir>' or 'kafka:<topic>[,<topic>...]', "
+                f"got {value!r}"
+            )
+        return value
+
+    @field_validator("drift_sink")
+    @classmethod
+    def _drift_sink_scheme(cls, value: str | None) -> str | None:
+        if value is None or value == "kafka":
+            return value
+        scheme, sep, rest = value.partition(":")
+        if scheme == "file" and sep and rest:
+            return value
+        raise ValueError(f"drift_sink must be 'kafka' or 'file:<dir>', got {value!r}")
+
+    @field_validator("drift_reference_file")
+    @classmethod
+    def _drift_reference_is_npy(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix != ".npy":
+            raise ValueError(f"drift_reference_file must be a .npy file, got {value}")
+        return value
+
     @field_validator("default_tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -97,6 +168,13 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @property
+    def kafka_start_offset(self) -> int:
+        """`kafka_start` as the Kafka client's logical offset."""
+        from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+
+        return OFFSET_BEGINNING if self.kafka_start == "beginning" else OFFSET_END
 
     @property
     def source_topics(self) -> list[str]:
