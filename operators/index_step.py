@@ -18,15 +18,18 @@ from schemas.segment import Segment, latest_versions
 
 
 def _record(written_segments: list[Segment], stored: list[tuple[Segment, int]],
-            stale: int, rejected: int) -> None:
+            stale: list[Segment], rejected: int) -> None:
     metrics.INDEX_EMBEDDED_TOKENS.inc(sum(seg.tokens for seg in written_segments))
     metrics.INDEX_SEGMENTS.labels(outcome="stored").inc(len(stored))
-    metrics.INDEX_SEGMENTS.labels(outcome="stale").inc(stale)
+    metrics.INDEX_SEGMENTS.labels(outcome="stale").inc(len(stale))
     metrics.INDEX_SEGMENTS.labels(outcome="rejected").inc(rejected)
     for seg, acked_ms in stored:
+        metrics.INDEX_MESSAGES.inc(len(seg.new_lines))
         for line in seg.new_lines:
-            metrics.INDEX_MESSAGES.inc()
             metrics.INDEX_FRESHNESS.observe(max(0, acked_ms - line.received_at) / 1000)
+    # A stale version's messages are in Weaviate already, in the longer stored version;
+    # they were replayed, so they are counted but not timed.
+    metrics.INDEX_MESSAGES.inc(sum(len(seg.new_lines) for seg in stale))
 
 
 @operator
@@ -53,7 +56,7 @@ def index_segments(
         unique = latest_versions(segments)
         vectors = embed([seg.text for seg in unique])
         written = writer.write(unique, vectors)
-        _record(unique, written.stored, len(written.stale), len(written.rejected))
+        _record(unique, written.stored, written.stale, len(written.rejected))
         return written.rejected
 
     keyed = op.key_on("bucket", up, bucket)

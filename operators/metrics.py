@@ -36,7 +36,7 @@ INDEX_SEGMENTS = Counter(
     "Segment versions sent to Weaviate, by outcome (stored, stale, rejected).", ["outcome"],
 )
 INDEX_MESSAGES = Counter(
-    "headwater_index_messages_total", "Messages that reached the index for the first time."
+    "headwater_index_messages_total", "Messages the index has written (or found written)."
 )
 INDEX_EMBEDDED_TOKENS = Counter(
     "headwater_index_embedded_tokens_total", "Tokens embedded for segment versions."
