@@ -56,6 +56,7 @@ def index(messages: Stream[ChatMessage], settings: Settings) -> Stream[Rejected]
         gap_ms=int(settings.segment_gap_s * 1000),
         max_tokens=min(settings.segment_max_tokens, embedder.max_seq_length),
         coalesce_ms=settings.index_coalesce_ms,
+        backfill_hold_ms=settings.index_backfill_hold_ms,
         count_tokens=embedder.token_counts,
     )
     return index_segments(

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     index_coalesce_ms: int = Field(
         200, ge=0, description="How long the index waits to gather a burst before embedding."
     )
+    index_backfill_hold_ms: int = Field(
+        10_000, ge=0,
+        description="How long the index holds segments of messages received over a minute ago.",
+    )
     index_retry_s: float = Field(
         60.0, gt=0, description="How long Weaviate outages are retried before the flow stops."
     )

@@ -3,7 +3,9 @@
 A segment is a run of consecutive messages of one conversation. It closes when the next
 message comes more than `gap_ms` (event time) after the last one, or when that message
 would push its text past `max_tokens`. The open segment is re-sent as messages arrive,
-but at most once per `coalesce_ms` (wall clock), so a burst costs one re-embedding.
+but at most once per `coalesce_ms` (wall clock), so a burst costs one re-embedding;
+messages received more than a minute ago (a backfill, or a backlog after an outage) are
+held `backfill_hold_ms` instead, so a conversation's run is embedded about once.
 A conversation's state is forgotten once it has been quiet (wall clock) for `gap_ms`
 and everything was sent: the next message starts a new segment anyway, and segment
 numbers come from event time (see `Segment`), so it cannot reuse one.
@@ -22,6 +24,9 @@ from bytewax.operators import StatefulBatchLogic
 from operators.clock import Clock, wall_clock_ms
 from schemas.message import ChatMessage
 from schemas.segment import NUMBER_EPOCH_MS, Segment, SegmentLine, minute_number
+
+LIVE_WINDOW_MS = 60_000
+"""A message received longer ago than this is a backfill (a file, a topic's backlog)."""
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Token counts of texts, each including the model's two special tokens."""
@@ -46,12 +51,13 @@ class SegmentBuilder:
 
     def __init__(
         self, state: SegmentState, *, gap_ms: int, max_tokens: int, coalesce_ms: int,
-        count_tokens: TokenCounter, clock: Clock,
+        count_tokens: TokenCounter, clock: Clock, backfill_hold_ms: int | None = None,
     ) -> None:
         self.state = state
         self._gap_ms = gap_ms
         self._max_tokens = max_tokens
         self._coalesce_ms = coalesce_ms
+        self._backfill_hold_ms = coalesce_ms if backfill_hold_ms is None else backfill_hold_ms
         self._count_tokens = count_tokens
         self._clock = clock
 
@@ -66,8 +72,10 @@ class SegmentBuilder:
         out: list[Segment] = []
         for line, tokens in zip(lines, self._count_tokens([x.rendered for x in lines]),
                                 strict=True):
-            if any(line.message_id == kept.message_id for kept in state.lines):
-                continue  # a replayed duplicate within this batch
+            if self._seen(line.message_id) or any(
+                line.message_id == kept.message_id for kept in state.lines
+            ):
+                continue  # a replayed duplicate: of a segment this batch closed, or the open one
             if state.lines and (
                 line.event_ms - state.last_event_ms > self._gap_ms
                 or state.tokens + tokens - 2 > self._max_tokens
@@ -81,11 +89,18 @@ class SegmentBuilder:
             state.tokens += tokens - 2
             state.last_event_ms = max(state.last_event_ms, line.event_ms)
         if state.sent < len(state.lines):
-            if self._coalesce_ms == 0:
+            delay = self._delay(lines, now)
+            if delay == 0:
                 out.extend(self._pending())
-            elif state.flush_due_ms is None:
-                state.flush_due_ms = now + self._coalesce_ms
+            elif state.flush_due_ms is None or now + delay < state.flush_due_ms:
+                state.flush_due_ms = now + delay
         return out
+
+    def _delay(self, lines: Sequence[SegmentLine], now: int) -> int:
+        """Coalesce live traffic briefly; hold a backfill's segments longer (nobody waits)."""
+        if any(now - line.received_at <= LIVE_WINDOW_MS for line in lines):
+            return self._coalesce_ms
+        return self._backfill_hold_ms
 
     def due(self) -> tuple[list[Segment], bool]:
         """On a wake-up: the open segment if its coalescing time is up; whether to forget."""
@@ -163,14 +178,16 @@ def segment_conversations(
     max_tokens: int,
     coalesce_ms: int,
     count_tokens: TokenCounter,
+    backfill_hold_ms: int | None = None,
     clock: Clock = wall_clock_ms,
 ) -> Stream[Segment]:
     """Versions of conversation segments, each a whole segment, as messages arrive."""
 
     def build(state: SegmentState | None) -> SegmentLogic:
         return SegmentLogic(SegmentBuilder(
-            state or SegmentState(), gap_ms=gap_ms, max_tokens=max_tokens, coalesce_ms=coalesce_ms,
-            count_tokens=count_tokens, clock=clock,
+            state or SegmentState(), gap_ms=gap_ms, max_tokens=max_tokens,
+            coalesce_ms=coalesce_ms, count_tokens=count_tokens, clock=clock,
+            backfill_hold_ms=backfill_hold_ms,
         ))
 
     keyed = op.key_on("key", up, lambda m: m.key)
