@@ -1,0 +1,99 @@
+"""Bulk indexing rate: the pipeline (ingest + index) on a prefix of the 1,000,000-event file.
+
+    .venv/bin/python benchmarks/bench_index_bulk.py [--lines 100000]
+
+Takes the first `--lines` lines of the ingest benchmark's stream (`.cache/bench/
+stream-1000000.jsonl`, generated when missing), renames its tenants to ones of this run,
+and runs `flows.pipeline` on it in this process (one worker; needs Weaviate and the
+model). Reports segments embedded and upserted per second, messages per second and
+tokens embedded per message, against a baseline in the same script: embedding alone the
+final texts of the same segments (read back from Weaviate), in batches of 32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bytewax.testing import run_main  # noqa: E402
+
+from benchmarks.bench_ingest import generate  # noqa: E402
+from flows import pipeline  # noqa: E402
+from flows.demo import total  # noqa: E402
+from flows.samples.generate import TENANTS  # noqa: E402
+from flows.settings import Settings  # noqa: E402
+from models import load_embedder  # noqa: E402
+from operators import metrics  # noqa: E402
+from operators.segment_index import ALIAS  # noqa: E402
+from operators.segment_index import collection_name as pipeline_collection  # noqa: E402
+from operators.weaviate_conn import connect_weaviate  # noqa: E402
+
+
+def prefix_file(lines: int, run: str, out: Path) -> list[str]:
+    """The first `lines` lines with this run's tenant names; the tenants."""
+    source = generate(1_000_000)
+    tenants = {t: f"bulk{run}{t}" for t in TENANTS}
+    with source.open(encoding="utf-8") as src, out.open("w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i >= lines:
+                break
+            for old, new in tenants.items():
+                line = line.replace(f'"tenant":"{old}"', f'"tenant":"{new}"')
+            dst.write(line)
+    return list(tenants.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=100_000)
+    args = parser.parse_args()
+    run = uuid.uuid4().hex[:6]
+    work = Path(tempfile.mkdtemp(prefix="bench-index-bulk-"))
+    tenants = prefix_file(args.lines, run, work / "stream.jsonl")
+
+    flow = pipeline.build(source=f"file:{work / 'stream.jsonl'}", sink=f"file:{work / 'out'}",
+                          archive_dir=str(work / "archive"), metrics_port=0)
+    started = time.perf_counter()
+    run_main(flow)
+    elapsed = time.perf_counter() - started
+
+    settings = Settings()
+    client = connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port)
+    collection = client.collections.get(ALIAS)
+    texts = [
+        obj.properties["text"]
+        for tenant in tenants
+        for obj in collection.with_tenant(tenant).iterator(return_properties=["text"])
+    ]
+    embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
+    started = time.perf_counter()
+    for i in range(0, len(texts), 32):
+        embedder.embed(texts[i:i + 32])
+    embed_only = time.perf_counter() - started
+    client.collections.get(pipeline_collection(embedder.version)).tenants.remove(tenants)
+    client.close()
+
+    messages = total(metrics.EMITTED, output="messages")
+    versions = total(metrics.INDEX_SEGMENTS, outcome="stored")
+    tokens = total(metrics.INDEX_EMBEDDED_TOKENS)
+    print(f"lines {args.lines:,}, messages {messages:,.0f}, segments {len(texts):,}, "
+          f"versions upserted {versions:,.0f}, tokens embedded per message "
+          f"{tokens / messages:.1f}")
+    print("| run | seconds | segments/s | versions/s | messages/s |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"| pipeline (ingest + index, 1 worker) | {elapsed:.1f} | {len(texts) / elapsed:.1f} | "
+          f"{versions / elapsed:.1f} | {messages / elapsed:.0f} |")
+    print(f"| baseline: embed final segment texts only | {embed_only:.1f} | "
+          f"{len(texts) / embed_only:.1f} | – | – |")
+    print(f"pipeline segments/s = {embed_only / elapsed:.2f}× the embed-only baseline")
+
+
+if __name__ == "__main__":
+    main()
