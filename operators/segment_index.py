@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -146,6 +147,7 @@ class SegmentWriter:
         self._clock = clock
         self._client: weaviate.WeaviateClient | None = None
         self._tenants: set[str] = set()
+        self._lock = threading.Lock()  # worker threads of one process share the writer
 
     @property
     def name(self) -> str:
@@ -159,11 +161,12 @@ class SegmentWriter:
         stored: list[tuple[Segment, int]] = []
         stale: list[Segment] = []
         rejected: list[Rejected] = []
-        for tenant, items in by_tenant.items():
-            s, st, r = self._retrying(lambda t=tenant, i=items: self._write_tenant(t, i))
-            stored.extend(s)
-            stale.extend(st)
-            rejected.extend(r)
+        with self._lock:
+            for tenant, items in by_tenant.items():
+                s, st, r = self._retrying(lambda t=tenant, i=items: self._write_tenant(t, i))
+                stored.extend(s)
+                stale.extend(st)
+                rejected.extend(r)
         return Written(stored, stale, rejected)
 
     def close(self) -> None:
