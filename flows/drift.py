@@ -1,0 +1,161 @@
+"""Drift: River detectors over messages and feedback, alerts to `drift.alerts`.
+
+    python -m bytewax.run flows.drift                          # settings from HEADWATER_*
+    python -m bytewax.run "flows.drift:build(drift_source='file:out', drift_sink='file:alerts')"
+
+Reads `chat.messages` and `chat.feedback`, keys by tenant, and keeps one `TenantDrift`
+per tenant in Bytewax state: embedding drift of user messages (-> reindex), refusal and
+toxicity rates of bot replies, feedback accuracy and message features (-> retrain).
+
+User messages are embedded here, with the shared embedder, in tenant-keyed micro-batches
+(`embed_batched`). The index flow embeds conversation *segments* (several messages, one
+vector) and publishes none of them, while the embedding signal compares single user
+messages with a reference of single user messages; embedding here keeps the two flows
+independent (drift runs without Weaviate or the index) at the cost of a second pass of
+the model over user messages only (~1.5 ms each on two cores, batched).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.connectors.files import FileSource
+from bytewax.connectors.kafka import KafkaSourceMessage
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow, Stream
+
+from flows.settings import Settings
+from operators import drift_metrics, metrics
+from operators.drift_alert_sink import AlertKafkaSink
+from operators.drift_detectors import DriftConfig, load_reference_file
+from operators.drift_step import DriftEvent, detect_drift, parse_record
+from operators.embed_batch import embed_batched
+from operators.jsonl_sink import JsonlSink
+from schemas.alert import DriftAlert
+from schemas.message import ChatMessage, Feedback
+
+log = logging.getLogger(__name__)
+
+ALERT_TOPIC = "drift.alerts"
+
+
+def drift_config(settings: Settings, model_version: str) -> DriftConfig:
+    """The detectors' plain configuration from the settings."""
+    reference = None
+    if settings.drift_reference_file is not None:
+        reference = load_reference_file(settings.drift_reference_file, model_version)
+    return DriftConfig(
+        model_version=model_version,
+        cooldown_ms=int(settings.drift_cooldown_s * 1000),
+        reference_size=settings.drift_reference_size,
+        window_size=settings.drift_window_size,
+        refusal_threshold=settings.drift_refusal_threshold,
+        toxicity_threshold=settings.drift_toxicity_threshold,
+        reference=reference,
+    )
+
+
+def _parsed(raw: bytes | str | None) -> ChatMessage | Feedback | None:
+    record = parse_record(raw)
+    if record is None:
+        drift_metrics.UNPARSEABLE.inc()
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        log.warning("drift input is neither a message nor feedback: %.200s", text)
+    return record
+
+
+def read_inputs(flow: Dataflow, settings: Settings) -> tuple[Stream[ChatMessage],
+                                                             Stream[Feedback]]:
+    """Messages and feedback from the drift source (Kafka topics or an ingest output dir)."""
+    scheme, _, rest = settings.drift_source.partition(":")
+    if scheme == "file":
+        directory = Path(rest)
+        lines = [op.input(f"drift_read_{name}", flow, FileSource(directory / f"{name}.jsonl"))
+                 for name in ("messages", "feedback") if (directory / f"{name}.jsonl").exists()]
+        if not lines:
+            raise ValueError(f"no messages.jsonl or feedback.jsonl in {directory}")
+        raw = op.merge("drift_lines", *lines)
+    else:
+        topics = [t.strip() for t in rest.split(",") if t.strip()]
+        kafka = kop.input("drift_read_kafka", flow, brokers=settings.kafka_brokers.split(","),
+                          topics=topics)
+        op.inspect("drift_kafka_errors", kafka.errs,
+                   lambda _step, err: log.warning("kafka source error: %s", err))
+        raw = op.map("drift_kafka_values", kafka.oks, lambda m: _value(m))
+    records = op.filter_map("drift_parse", raw, _parsed)
+    split = op.branch("drift_is_message", records, lambda r: isinstance(r, ChatMessage))
+    return split.trues, split.falses
+
+
+def _value(msg: KafkaSourceMessage) -> bytes | str | None:
+    return msg.value
+
+
+def drift(
+    flow: Dataflow,
+    messages: Stream[ChatMessage],
+    feedback: Stream[Feedback],
+    settings: Settings,
+    *,
+    embedder: Any = None,
+) -> Stream[DriftAlert]:
+    """The drift steps: alerts from messages and feedback (embedder: models.Embedder)."""
+    if embedder is None:
+        from models import load_embedder
+
+        embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
+    config = drift_config(settings, embedder.version)
+
+    users = op.filter("drift_users", messages, lambda m: m.role == "user")
+    bots = op.filter("drift_bots", messages, lambda m: m.role == "bot")
+    embedded = embed_batched(
+        "drift_embed", op.key_on("drift_key_users", users, lambda m: m.tenant),
+        embed=embedder.embed, text_of=lambda m: m.text,
+    )
+    events: Stream[tuple[str, DriftEvent]] = op.merge(
+        "drift_events",
+        embedded,
+        op.key_on("drift_key_bots", bots, lambda m: m.tenant),
+        op.key_on("drift_key_feedback", feedback, lambda f: f.tenant),
+    )
+    alerts = detect_drift("drift_detect", events, config=config, observe=drift_metrics.observe)
+    return op.key_rm("drift_alerts", alerts)
+
+
+def write_alerts(alerts: Stream[DriftAlert], settings: Settings, default_sink: str) -> None:
+    """Alerts to Kafka (`drift.alerts`, key tenant) or to `<dir>/alerts.jsonl`."""
+    sink = settings.drift_sink
+    if sink is None:
+        shared = settings.sink
+        sink = shared if shared == "kafka" or (shared or "").startswith("file:") \
+            else default_sink
+    if sink.startswith("file:"):
+        path = Path(sink.removeprefix("file:")) / "alerts.jsonl"
+        keyed = op.map("drift_alerts_json", alerts, lambda a: (a.key, a.to_json()))
+        op.output("drift_write_alerts", keyed, JsonlSink(path))
+        return
+    if sink != "kafka":
+        raise ValueError(f"drift alerts go to kafka or file:<dir>, not {sink!r}")
+    keyed_alerts = op.key_on("drift_alerts_key", alerts, lambda a: a.key)
+    op.output("drift_write_alerts", keyed_alerts, AlertKafkaSink(settings.kafka_brokers,
+                                                                 ALERT_TOPIC))
+
+
+def build(**overrides: Any) -> Dataflow:
+    """The drift dataflow, from HEADWATER_* settings with keyword overrides."""
+    settings = Settings(**overrides)
+    metrics.serve_metrics(settings.metrics_port)
+    flow = Dataflow("drift")
+    messages, feedback = read_inputs(flow, settings)
+    write_alerts(drift(flow, messages, feedback, settings), settings, default_sink="kafka")
+    return flow
+
+
+def __getattr__(name: str) -> Dataflow:
+    # `python -m bytewax.run flows.drift` looks up `flow`; build it only when asked.
+    if name == "flow":
+        return build()
+    raise AttributeError(name)
