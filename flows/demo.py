@@ -28,7 +28,7 @@ from flows import pipeline
 from flows.query import graphql_query, graphql_search, print_hits, search
 from flows.settings import SAMPLE_DIR, Settings
 from models import load_embedder
-from operators import metrics, pii
+from operators import drift_metrics, metrics, pii
 from operators.segment_index import ALIAS
 from operators.weaviate_conn import connect_weaviate
 
@@ -108,6 +108,8 @@ def summary_table(segments_by_tenant: dict[str, int]) -> Table:
         ("PII values redacted", total(pii.REDACTIONS)),
         ("segment versions upserted", total(metrics.INDEX_SEGMENTS, outcome="stored")),
         ("segments in Weaviate (these tenants)", sum(segments_by_tenant.values())),
+        ("drift alerts", total(drift_metrics.RETRAIN_EVENTS)
+         + total(drift_metrics.REINDEX_EVENTS)),
     )
     for name, value in rows:
         table.add_row(name, f"{value:,.0f}")
@@ -126,6 +128,17 @@ def _labels(counter: Counter, label: str) -> set[str]:
         s.labels[label] for f in counter.collect() for s in f.samples
         if s.name.endswith("_total") and s.value
     }
+
+
+def print_alerts(alerts_file: Path, console: Console) -> None:
+    if not alerts_file.exists():
+        return
+    with alerts_file.open("rb") as f:
+        for line in f:
+            alert = orjson.loads(line)
+            console.print(f"drift alert: tenant {alert['tenant']}, {alert['signal']} -> "
+                          f"{alert['action']} ({alert['detector']}, at {alert['detected_at']})",
+                          highlight=False)
 
 
 def input_tenants(messages_file: Path) -> set[str]:
@@ -154,6 +167,7 @@ def main() -> int:
             for name in input_tenants(Path(out_dir) / "messages.jsonl")
         }
         console.print(summary_table(segments))
+        print_alerts(Path(out_dir) / "alerts.jsonl", console)
         for how, tenant, question in QUESTIONS:
             console.print(f"\n[bold]Q ({tenant}, {how}):[/] {question}")
             if how == "graphql":

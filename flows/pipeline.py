@@ -1,13 +1,13 @@
-"""The embedded default: ingest and index in one dataflow, files in, Weaviate out.
+"""The embedded default: ingest, index and drift in one dataflow, files in, Weaviate out.
 
     python -m bytewax.run flows.pipeline
     python -m bytewax.run "flows.pipeline:build(source='file:chats/*.jsonl')"
     python -m flows.demo        # this flow on the bundled sample, with progress and queries
 
 Conversation segments go to Weaviate (see flows.index). Everything else the steps emit
-(the messages themselves, feedback, dead letters, PII audit records) goes to JSONL
-files in `HEADWATER_SINK=file:<dir>` (default `.cache/pipeline`), or to the usual
-Kafka topics with `HEADWATER_SINK=kafka`.
+(the messages themselves, feedback, dead letters, PII audit records, drift alerts) goes
+to JSONL files in `HEADWATER_SINK=file:<dir>` (default `.cache/pipeline`), or to the
+usual Kafka topics with `HEADWATER_SINK=kafka`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
+from flows.drift import drift, write_alerts
 from flows.index import index
 from flows.ingest import IngestOut, ingest, read_raw, write_outputs
 from flows.settings import Settings
@@ -43,6 +44,8 @@ def build(**overrides: Any) -> Dataflow:
     rejected = op.merge("all_rejected", out.rejected, refused)
     write_outputs(IngestOut(out.messages, out.feedback, rejected, out.pii_audit),
                   settings, side_sink(settings))
+    alerts = drift(flow, out.messages, out.feedback, settings)
+    write_alerts(alerts, settings, default_sink=side_sink(settings))
     return flow
 
 
