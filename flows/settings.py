@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         1800.0, gt=0, description="Inactivity (event time) that closes a conversation segment."
     )
     segment_max_tokens: int = Field(
-        256, ge=16, description="Token budget of a segment's embedded text (model max: 256)."
+        128, ge=16, description="Token budget of a segment's embedded text (model max: 256)."
     )
     index_coalesce_ms: int = Field(
         200, ge=0, description="How long the index waits to gather a burst before embedding."
