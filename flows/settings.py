@@ -13,6 +13,15 @@ SAMPLE_DIR = Path(__file__).resolve().parent / "samples"
 DEFAULT_SOURCE = f"file:{SAMPLE_DIR / 'chat_sample.jsonl'}"
 
 
+def _file_or_kafka(name: str, file_part: str, value: str) -> str:
+    scheme, sep, rest = value.partition(":")
+    if not sep or scheme not in ("file", "kafka") or not rest.strip(" ,"):
+        raise ValueError(
+            f"{name} must be 'file:{file_part}' or 'kafka:<topic>[,<topic>...]', got {value!r}"
+        )
+    return value
+
+
 class Settings(BaseSettings):
     """Headwater configuration. Every field has a safe default for the embedded mode."""
 
@@ -118,13 +127,7 @@ class Settings(BaseSettings):
     @field_validator("source")
     @classmethod
     def _source_scheme(cls, value: str) -> str:
-        scheme, sep, rest = value.partition(":")
-        if not sep or scheme not in ("file", "kafka") or not rest.strip(" ,"):
-            raise ValueError(
-                "source must be 'file:<path or glob>' or 'kafka:<topic>[,<topic>...]', "
-                f"got {value!r}"
-            )
-        return value
+        return _file_or_kafka("source", "<path or glob>", value)
 
     @field_validator("sink")
     @classmethod
@@ -139,13 +142,7 @@ class Settings(BaseSettings):
     @field_validator("drift_source")
     @classmethod
     def _drift_source_scheme(cls, value: str) -> str:
-        scheme, sep, rest = value.partition(":")
-        if not sep or scheme not in ("file", "kafka") or not rest.strip(" ,"):
-            raise ValueError(
-                "drift_source must be 'file:<dir>' or 'kafka:<topic>[,<topic>...]', "
-                f"got {value!r}"
-            )
-        return value
+        return _file_or_kafka("drift_source", "<dir>", value)
 
     @field_validator("drift_sink")
     @classmethod

@@ -7,21 +7,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 
 from flows.ingest import build
 from flows.samples.generate import StreamGenerator
 from operators.pii import redact
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
-
-
-def duplicates_counted() -> float:
-    return REGISTRY.get_sample_value("headwater_ingest_duplicates_total") or 0.0
+from tests.outputs import duplicates_counted, read_jsonl
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 
 from flows.ingest import build
 from flows.samples.conversations import (
@@ -22,19 +21,10 @@ from flows.samples.conversations import (
     SampleExpected,
 )
 from operators.pii import redact
+from tests.outputs import duplicates_counted, read_jsonl
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "flows" / "samples" / "pipeline_sample.jsonl"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
-
-
-def duplicates_counted() -> float:
-    return REGISTRY.get_sample_value("headwater_ingest_duplicates_total") or 0.0
 
 
 def event_ms(message: dict) -> int:
