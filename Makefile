@@ -57,9 +57,12 @@ lint: venv
 
 ## bench: the benchmarks of benchmarks/README.md (long: tens of minutes); the embedder's
 ## needs torch in .cache/bench-venv (see benchmarks/README.md) and is skipped without it
-bench: venv model
+bench: venv model services
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_pii.py
+	$(PY) -m benchmarks.bench_drift
+	$(PY) benchmarks/bench_freshness.py
+	$(PY) benchmarks/bench_index_bulk.py --lines 20000
 	@if [ -x .cache/bench-venv/bin/python ]; then .cache/bench-venv/bin/python -m benchmarks.bench_embedder; \
 	else echo "[bench] no .cache/bench-venv: embedder benchmark skipped (benchmarks/README.md)"; fi
 
