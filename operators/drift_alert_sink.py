@@ -3,8 +3,9 @@
 Bytewax resumes from its last snapshot and replays what came after it, so an alert
 emitted after that snapshot is emitted again (alert ids are deterministic, so with the
 same id). Each partition of this sink snapshots the end offset of its Kafka partition
-(after flushing); on resume it reads the alert ids written after that offset and skips
-them when the replay emits them again. Bytewax builds a sink partition at its first
+(after flushing); on resume it reads the alerts written after that offset and skips a
+replayed alert with one of their ids, or for the same tenant, signal and action inside
+the cooldown one of them started. Bytewax builds a sink partition at its first
 item, so a partition can lack a snapshot on resume (its first alert came after the last
 snapshot); without one it reads back the alerts of the last `lookback_s` seconds. Ids
 are deterministic, so skipping an id already on the topic is right in a fresh run too.
@@ -21,16 +22,45 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from schemas.alert import DriftAlert
+from schemas.message import parse_iso_utc_ms
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 30.0
 
 
-def sent_alert_ids(brokers: str, topic: str, partition: int, start: int | None,
-                   since_ms: int = 0) -> set[str]:
-    """Ids of the alerts in `topic`/`partition` from offset `start` (None: from the first
-    one written at or after `since_ms`) to the current end."""
+class SentAlerts:
+    """Alerts already on the topic: their ids, and the cooldown each one started."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.cooldowns: dict[tuple[str, str, str], int] = {}
+
+    def add(self, record: dict) -> None:
+        self.ids.add(record["alert_id"])
+        key = (record["tenant"], record["signal"], record["action"])
+        until = parse_iso_utc_ms(record["cooldown_until"])
+        self.cooldowns[key] = max(until, self.cooldowns.get(key, until))
+
+    def covers(self, alert: DriftAlert) -> bool:
+        """Sent already, or raised inside the cooldown of one that was.
+
+        A replay can interleave a tenant's partitions differently and so raise the same
+        drift with other evidence (another id); the cooldown on the topic still holds.
+        """
+        if alert.alert_id in self.ids:
+            return True
+        until = self.cooldowns.get((alert.tenant, alert.signal, alert.action))
+        return until is not None and alert.detected_ms < until
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def sent_alerts(brokers: str, topic: str, partition: int, start: int | None,
+                since_ms: int = 0) -> SentAlerts:
+    """The alerts in `topic`/`partition` from offset `start` (None: from the first one
+    written at or after `since_ms`) to the current end."""
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"drift-sink-{uuid.uuid4()}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
@@ -40,9 +70,9 @@ def sent_alert_ids(brokers: str, topic: str, partition: int, start: int | None,
             found = consumer.offsets_for_times([TopicPartition(topic, partition, since_ms)],
                                                timeout=TIMEOUT_S)[0].offset
             start = found if found >= 0 else end
-        ids: set[str] = set()
+        sent = SentAlerts()
         if end <= start:
-            return ids
+            return sent
         consumer.assign([TopicPartition(topic, partition, start)])
         position = start
         while position < end:
@@ -55,10 +85,10 @@ def sent_alert_ids(brokers: str, topic: str, partition: int, start: int | None,
                 raise RuntimeError(f"reading back {topic}/{partition}: {msg.error()}")
             position = msg.offset() + 1
             try:
-                ids.add(orjson.loads(msg.value())["alert_id"])
-            except (orjson.JSONDecodeError, KeyError, TypeError):
+                sent.add(orjson.loads(msg.value()))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue
-        return ids
+        return sent
     finally:
         consumer.close()
 
@@ -68,7 +98,7 @@ class _AlertPartition(StatefulSinkPartition[DriftAlert, int]):
                  lookback_s: float) -> None:
         self._topic, self._partition = topic, partition
         since_ms = int((time.time() - lookback_s) * 1000)
-        self._skip = sent_alert_ids(brokers, topic, partition, resume, since_ms)
+        self._skip = sent_alerts(brokers, topic, partition, resume, since_ms)
         if self._skip:
             log.info("%s/%d: %d alerts already on the topic will not be resent",
                      topic, partition, len(self._skip))
@@ -85,7 +115,7 @@ class _AlertPartition(StatefulSinkPartition[DriftAlert, int]):
 
     def write_batch(self, items: list[DriftAlert]) -> None:
         for alert in items:
-            if alert.alert_id in self._skip:
+            if self._skip.covers(alert):
                 continue
             self._producer.produce(self._topic, key=alert.key.encode(), value=alert.to_json(),
                                    partition=self._partition, on_delivery=self._delivered)
