@@ -1,6 +1,7 @@
 """Freshness under load: receive -> queryable in Weaviate through the ingest and index flows.
 
     .venv/bin/python benchmarks/bench_freshness.py [--rates 10,25,50,100] [--seconds 60]
+        [--index-processes 1]
 
 Needs the services (`make services`) and the model (`make model`). Starts the ingest flow
 (reading a fresh `raw.webhook` topic of its own, writing `chat.messages`) and the index
@@ -167,10 +168,30 @@ def service_pid(name: str) -> int | None:
     return int(path.read_text()) if path.exists() else None
 
 
-def start(module_call: str, env: dict, log: Path) -> subprocess.Popen:
+def start(module_call: str, env: dict, log: Path, *args: str) -> subprocess.Popen:
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "bytewax.run", module_call], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, "-m", "bytewax.run", module_call, *args],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def start_index(processes: int, env: dict, work: Path) -> list[subprocess.Popen]:
+    """The index flow as `processes` Bytewax processes sharing the partitions."""
+    addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
+    return [
+        start(f"flows.index:build(metrics_port={INDEX_METRICS_PORT + i})", env,
+              work / f"index-{i}.log",
+              *(("-i", str(i), "-a", addresses) if processes > 1 else ()))
+        for i in range(processes)
+    ]
+
+
+def scrape_index(processes: int) -> dict[tuple, float]:
+    """The index metrics summed over its processes."""
+    total: dict[tuple, float] = {}
+    for i in range(processes):
+        for key, value in scrape(INDEX_METRICS_PORT + i, "headwater_index").items():
+            total[key] = total.get(key, 0.0) + value
+    return total
 
 
 def wait_until(pred, timeout_s: float, what: str) -> None:  # noqa: ANN001
@@ -228,6 +249,7 @@ def main() -> None:
     parser.add_argument("--lateness-s", type=float, default=0.25,
                         help="HEADWATER_ALLOWED_LATENESS_S of the ingest flow")
     parser.add_argument("--conversations", type=int, default=300)
+    parser.add_argument("--index-processes", type=int, default=1)
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     settings = Settings()
@@ -242,18 +264,18 @@ def main() -> None:
     ingest = start(
         f"flows.ingest:build(source='kafka:{raw_topic}', archive_dir='{work / 'archive'}', "
         f"metrics_port={INGEST_METRICS_PORT})", env, work / "ingest.log")
-    index = start(f"flows.index:build(metrics_port={INDEX_METRICS_PORT})", env,
-                  work / "index.log")
+    index = start_index(args.index_processes, env, work)
     try:
-        wait_until(lambda: scrape(INDEX_METRICS_PORT, "headwater_index") != {}, 60,
-                   "the index flow's metrics")
+        for i in range(args.index_processes):
+            wait_until(lambda i=i: scrape(INDEX_METRICS_PORT + i, "headwater_index") != {}, 60,
+                       "the index flow's metrics")
         wait_until(lambda: scrape(INGEST_METRICS_PORT, "headwater_ingest") != {}, 60,
                    "the ingest flow's metrics")
         time.sleep(5)  # both consumers assigned and at the end of their topics
         report = run_phases(settings, rates, args, tenants, raw_topic,
-                            {"ingest": ingest.pid, "index": index.pid})
+                            {"ingest": [ingest.pid], "index": [p.pid for p in index]})
     finally:
-        for proc in (ingest, index):
+        for proc in (ingest, *index):
             proc.terminate()
             try:
                 proc.wait(10)
@@ -278,21 +300,26 @@ def main() -> None:
 
 
 def run_phases(settings: Settings, rates: list[float], args, tenants: list[str],  # noqa: ANN001
-               raw_topic: str, pids: dict[str, int]) -> list[dict]:
+               raw_topic: str, pids: dict[str, list[int]]) -> list[dict]:
     client = connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port)
     prober = Prober(client, ALIAS)
     probe_thread = threading.Thread(target=prober.run, daemon=True)
     probe_thread.start()
     producer = Producer({"bootstrap.servers": settings.kafka_brokers, "linger.ms": 0})
-    all_pids = {**pids, "weaviate": service_pid("weaviate"), "kafka": service_pid("kafka"),
-                "bench": os.getpid()}
+    all_pids = {**pids, "weaviate": [service_pid("weaviate")], "kafka": [service_pid("kafka")],
+                "bench": [os.getpid()]}
+
+    def cpu() -> dict[str, float]:
+        return {k: sum(cpu_seconds(p) if p else float("nan") for p in ps)
+                for k, ps in all_pids.items()}
+
     rand = random.Random(42)
     seq = 0
     produced_total = 0
     report = []
     for rate in rates:
-        before = scrape(INDEX_METRICS_PORT, "headwater_index")
-        cpu_before = {k: cpu_seconds(p) if p else float("nan") for k, p in all_pids.items()}
+        before = scrape_index(args.index_processes)
+        cpu_before = cpu()
         probe_every = max(1, round(rate / PROBES_PER_SECOND))
         t0 = time.monotonic()
         produced = 0
@@ -319,12 +346,12 @@ def run_phases(settings: Settings, rates: list[float], args, tenants: list[str],
             produced += 1
         producer.flush(10)
         produced_total += produced
-        after = scrape(INDEX_METRICS_PORT, "headwater_index")
+        after = scrape_index(args.index_processes)
         backlog_end = produced_total - counter(after, "headwater_index_messages_total")
         time.sleep(10)
-        later = scrape(INDEX_METRICS_PORT, "headwater_index")
+        later = scrape_index(args.index_processes)
         backlog_after = produced_total - counter(later, "headwater_index_messages_total")
-        cpu_after = {k: cpu_seconds(p) if p else float("nan") for k, p in all_pids.items()}
+        cpu_after = cpu()
         wait_until(lambda: not prober.pending, PROBE_TIMEOUT_S + 5, "the probes")
         probes = prober.take()
         lost = sum(1 for p in probes if p.found_ms is None)
