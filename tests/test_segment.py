@@ -383,3 +383,21 @@ def test_every_segment_fits_its_budget_unless_one_message_is_longer(max_tokens: 
     for seg in latest_versions(out):
         assert seg.tokens == words([seg.text])[0]
         assert seg.tokens <= max_tokens or len(seg.lines) == 1
+
+
+def test_live_messages_coalesce_briefly_and_a_backfill_is_held_longer() -> None:
+    clock = FakeClock(T0)
+    b = SegmentBuilder(SegmentState(), gap_ms=GAP_MS, max_tokens=100, coalesce_ms=200,
+                       count_tokens=words, clock=clock, backfill_hold_ms=10_000)
+    assert b.add([msg("live", 0)]) == []  # received just now: live
+    clock.now_ms = T0 + 200
+    (version,), _ = b.due()
+    assert ids(version) == ["live"]
+
+    clock.now_ms = T0 + 120_000  # the next message was received two minutes ago
+    assert b.add([msg("old", 1)]) == []
+    clock.now_ms = T0 + 120_000 + 200
+    assert b.due()[0] == []  # a live stream's coalescing time is not enough
+    clock.now_ms = T0 + 130_000
+    (version,), _ = b.due()
+    assert ids(version) == ["live", "old"] and version.new_from == 1
