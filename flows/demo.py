@@ -143,6 +143,8 @@ def print_alerts(alerts_file: Path, console: Console) -> None:
 
 def input_tenants(messages_file: Path) -> set[str]:
     """The tenants of this run's messages (the index may hold others)."""
+    if not messages_file.exists():  # the input had no accepted message
+        return set()
     with messages_file.open("rb") as f:
         return {orjson.loads(line)["tenant"] for line in f}
 
