@@ -22,6 +22,16 @@ def _file_or_kafka(name: str, file_part: str, value: str) -> str:
     return value
 
 
+def _named_or_file_dir(name: str, names: tuple[str, ...], value: str | None) -> str | None:
+    if value is None or value in names:
+        return value
+    scheme, sep, rest = value.partition(":")
+    if scheme == "file" and sep and rest:
+        return value
+    allowed = ", ".join(f"'{n}'" for n in names)
+    raise ValueError(f"{name} must be {allowed} or 'file:<dir>', got {value!r}")
+
+
 class Settings(BaseSettings):
     """Headwater configuration. Every field has a safe default for the embedded mode."""
 
@@ -132,12 +142,7 @@ class Settings(BaseSettings):
     @field_validator("sink")
     @classmethod
     def _sink_scheme(cls, value: str | None) -> str | None:
-        if value is None or value in ("weaviate", "kafka"):
-            return value
-        scheme, sep, rest = value.partition(":")
-        if scheme == "file" and sep and rest:
-            return value
-        raise ValueError(f"sink must be 'weaviate', 'kafka' or 'file:<dir>', got {value!r}")
+        return _named_or_file_dir("sink", ("weaviate", "kafka"), value)
 
     @field_validator("drift_source")
     @classmethod
@@ -147,12 +152,7 @@ class Settings(BaseSettings):
     @field_validator("drift_sink")
     @classmethod
     def _drift_sink_scheme(cls, value: str | None) -> str | None:
-        if value is None or value == "kafka":
-            return value
-        scheme, sep, rest = value.partition(":")
-        if scheme == "file" and sep and rest:
-            return value
-        raise ValueError(f"drift_sink must be 'kafka' or 'file:<dir>', got {value!r}")
+        return _named_or_file_dir("drift_sink", ("kafka",), value)
 
     @field_validator("drift_reference_file")
     @classmethod

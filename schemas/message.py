@@ -35,6 +35,13 @@ def parse_iso_utc_ms(text: str) -> int:
     return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
+def _with_event_ms(data: bytes | str) -> dict:
+    """A record's JSON as a dict, its `event_time` turned back into `event_ms`."""
+    obj = orjson.loads(data)
+    obj["event_ms"] = parse_iso_utc_ms(obj.pop("event_time"))
+    return obj
+
+
 class PiiCount(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -90,9 +97,7 @@ class ChatMessage(BaseModel):
     @classmethod
     def from_json(cls, data: bytes | str) -> ChatMessage:
         """The message back from its `chat.messages` JSON (raises on anything else)."""
-        obj = orjson.loads(data)
-        obj["event_ms"] = parse_iso_utc_ms(obj.pop("event_time"))
-        return cls.model_validate(obj)
+        return cls.model_validate(_with_event_ms(data))
 
 
 class Feedback(BaseModel):
@@ -132,9 +137,7 @@ class Feedback(BaseModel):
     @classmethod
     def from_json(cls, data: bytes | str) -> Feedback:
         """The record back from its `chat.feedback` JSON (raises on anything else)."""
-        obj = orjson.loads(data)
-        obj["event_ms"] = parse_iso_utc_ms(obj.pop("event_time"))
-        return cls.model_validate(obj)
+        return cls.model_validate(_with_event_ms(data))
 
 
 class Rejected(BaseModel):
