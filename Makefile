@@ -60,6 +60,7 @@ lint: venv
 bench: venv model services
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_pii.py
+	$(PY) benchmarks/bench_embedder_threads.py
 	$(PY) -m benchmarks.bench_drift
 	$(PY) benchmarks/bench_freshness.py
 	$(PY) benchmarks/bench_index_bulk.py --lines 20000

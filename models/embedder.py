@@ -52,7 +52,8 @@ class Embedder:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Idle threads sleep instead of spinning: a live stream embeds small batches with
-        # gaps between them, and spinning burned ~3.5x the CPU, taken from the other flows.
+        # gaps between them, and spinning burned ~3x the CPU, taken from the other flows
+        # (benchmarks/bench_embedder_threads.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self._session = ort.InferenceSession(
