@@ -27,7 +27,6 @@ from bytewax.dataflow import Dataflow  # noqa: E402
 from bytewax.testing import run_main  # noqa: E402
 
 from benchmarks.bench_ingest import generate  # noqa: E402
-from flows.demo import total  # noqa: E402
 from flows.index import index  # noqa: E402
 from flows.ingest import ingest, read_raw, write_outputs  # noqa: E402
 from flows.samples.generate import TENANTS  # noqa: E402
@@ -86,9 +85,9 @@ def main() -> None:
     client.collections.get(pipeline_collection(embedder.version)).tenants.remove(tenants)
     client.close()
 
-    messages = total(metrics.EMITTED, output="messages")
-    versions = total(metrics.INDEX_SEGMENTS, outcome="stored")
-    tokens = total(metrics.INDEX_EMBEDDED_TOKENS)
+    messages = metrics.total(metrics.EMITTED, output="messages")
+    versions = metrics.total(metrics.INDEX_SEGMENTS, outcome="stored")
+    tokens = metrics.total(metrics.INDEX_EMBEDDED_TOKENS)
     print(f"lines {args.lines:,}, messages {messages:,.0f}, segments {len(texts):,}, "
           f"versions upserted {versions:,.0f}, tokens embedded per message "
           f"{tokens / messages:.1f}")

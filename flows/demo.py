@@ -39,17 +39,6 @@ QUESTIONS = (
 )
 
 
-def total(counter: Counter, **labels: str) -> float:
-    """A counter's value summed over the label values not given."""
-    return sum(
-        sample.value
-        for family in counter.collect()
-        for sample in family.samples
-        if sample.name.endswith("_total")
-        and all(sample.labels.get(k) == v for k, v in labels.items())
-    )
-
-
 def count_lines(pattern: str) -> int:
     count = 0
     for name in sorted(glob.glob(pattern)):
@@ -84,40 +73,41 @@ def run_with_progress(settings: Settings, console: Console) -> None:
         while not done.wait(0.2):
             _update(progress, read, indexed)
         _update(progress, read, indexed)
-        accepted = total(metrics.EMITTED, output="messages")
-        progress.update(indexed, total=accepted, completed=total(metrics.INDEX_MESSAGES))
+        accepted = metrics.total(metrics.EMITTED, output="messages")
+        progress.update(indexed, total=accepted, completed=metrics.total(metrics.INDEX_MESSAGES))
     if errors:
         raise errors[0]
 
 
 def _update(progress: Progress, read: int, indexed: int) -> None:
-    progress.update(read, completed=total(metrics.RECEIVED))
-    progress.update(indexed, completed=total(metrics.INDEX_MESSAGES))
+    progress.update(read, completed=metrics.total(metrics.RECEIVED))
+    progress.update(indexed, completed=metrics.total(metrics.INDEX_MESSAGES))
 
 
 def summary_table(segments_by_tenant: dict[str, int]) -> Table:
     table = Table(title="What happened to the input", show_header=False)
-    accepted = total(metrics.EMITTED, output="messages")
+    accepted = metrics.total(metrics.EMITTED, output="messages")
     rows: Iterable[tuple[str, float]] = (
-        ("input lines", total(metrics.RECEIVED)),
+        ("input lines", metrics.total(metrics.RECEIVED)),
         ("accepted messages", accepted),
-        ("duplicates dropped", total(metrics.DUPLICATES)),
-        ("rejected (dead letters)", total(metrics.REJECTED)),
-        ("feedback records", total(metrics.EMITTED, output="feedback")),
-        ("late messages (flagged, kept)", total(metrics.LATE)),
-        ("PII values redacted", total(pii.REDACTIONS)),
-        ("segment versions upserted", total(metrics.INDEX_SEGMENTS, outcome="stored")),
+        ("duplicates dropped", metrics.total(metrics.DUPLICATES)),
+        ("rejected (dead letters)", metrics.total(metrics.REJECTED)),
+        ("feedback records", metrics.total(metrics.EMITTED, output="feedback")),
+        ("late messages (flagged, kept)", metrics.total(metrics.LATE)),
+        ("PII values redacted", metrics.total(pii.REDACTIONS)),
+        ("segment versions upserted", metrics.total(metrics.INDEX_SEGMENTS, outcome="stored")),
         ("segments in Weaviate (these tenants)", sum(segments_by_tenant.values())),
-        ("drift alerts", total(drift_metrics.RETRAIN_EVENTS)
-         + total(drift_metrics.REINDEX_EVENTS)),
+        ("drift alerts", metrics.total(drift_metrics.RETRAIN_EVENTS)
+         + metrics.total(drift_metrics.REINDEX_EVENTS)),
     )
     for name, value in rows:
         table.add_row(name, f"{value:,.0f}")
-    tokens = total(metrics.INDEX_EMBEDDED_TOKENS)
+    tokens = metrics.total(metrics.INDEX_EMBEDDED_TOKENS)
     if accepted:
         table.add_row("tokens embedded per message", f"{tokens / accepted:,.1f}")
     for reason in sorted(_labels(metrics.REJECTED, "reason")):
-        table.add_row(f"  rejected: {reason}", f"{total(metrics.REJECTED, reason=reason):,.0f}")
+        count = metrics.total(metrics.REJECTED, reason=reason)
+        table.add_row(f"  rejected: {reason}", f"{count:,.0f}")
     for tenant, count in sorted(segments_by_tenant.items()):
         table.add_row(f"  segments of tenant {tenant}", f"{count:,}")
     return table

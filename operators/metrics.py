@@ -47,6 +47,17 @@ INDEX_FRESHNESS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
 
+def total(counter: Counter, **labels: str) -> float:
+    """A counter's value summed over the label values not given."""
+    return sum(
+        sample.value
+        for family in counter.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+        and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
 _served: set[int] = set()
 _lock = threading.Lock()
 
