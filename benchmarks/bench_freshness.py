@@ -285,15 +285,16 @@ def main() -> None:
     print(f"\nbaseline (embed + insert one object, then probe), 10/s: "
           f"p50 {pct(base, 50):.3f} s  p95 {pct(base, 95):.3f} s  p99 {pct(base, 99):.3f} s")
     print("\n| rate msg/s | produced | probes | probe p50 | p95 | p99 | p95 / baseline p95 "
-          "| ack p50 | ack p95 | backlog end | backlog +10 s | CPU s: ingest / index / "
-          "weaviate / kafka / bench |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+          "| ack p50 | ack p95 | backlog end | backlog +10 s | tokens / message | CPU s: ingest / "
+          "index / weaviate / kafka / bench |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+          "| --- |")
     for row in report:
         lat = row["probe"]
         print(f"| {row['rate']:.0f} | {row['produced']} | {len(lat)} | {pct(lat, 50):.3f} | "
               f"{pct(lat, 95):.3f} | {pct(lat, 99):.3f} | {pct(lat, 95) / pct(base, 95):.1f}× | "
               f"{row['ack'][0]:.2f} | {row['ack'][1]:.2f} | {row['backlog_end']:.0f} | "
-              f"{row['backlog_after']:.0f} | "
+              f"{row['backlog_after']:.0f} | {row['tokens_per_message']:.1f} | "
               + " / ".join(f"{row['cpu'][k]:.0f}" for k in
                            ("ingest", "index", "weaviate", "kafka", "bench")) + " |")
     print(f"\nlogs in {work}")
@@ -362,12 +363,18 @@ def run_phases(settings: Settings, rates: list[float], args, tenants: list[str],
                                        (0.5, 0.95)),
             "backlog_end": backlog_end, "backlog_after": backlog_after,
             "cpu": {k: cpu_after[k] - cpu_before[k] for k in all_pids},
+            "tokens_per_message": (
+                (counter(later, "headwater_index_embedded_tokens_total")
+                 - counter(before, "headwater_index_embedded_tokens_total"))
+                / max(1.0, counter(later, "headwater_index_messages_total")
+                      - counter(before, "headwater_index_messages_total"))),
         }
         print(f"rate {rate:.0f}/s: produced {produced}, probes {len(probes)} "
               f"(not found in {PROBE_TIMEOUT_S:.0f} s: {lost}), probe p50/p95/p99 "
               f"{pct(row['probe'], 50):.3f}/{pct(row['probe'], 95):.3f}/"
               f"{pct(row['probe'], 99):.3f} s, backlog {backlog_end:.0f} -> "
-              f"{backlog_after:.0f}", flush=True)
+              f"{backlog_after:.0f}, {row['tokens_per_message']:.1f} tokens embedded per "
+              "message", flush=True)
         report.append(row)
     prober.stop.set()
     probe_thread.join()

@@ -60,7 +60,8 @@ def index(messages: Stream[ChatMessage], settings: Settings) -> Stream[Rejected]
         count_tokens=embedder.token_counts,
     )
     return index_segments(
-        "index", segments, embed=embedder.embed,
+        "index", segments, embed=embedder.embed, count_tokens=embedder.token_counts,
+        reembed_closed=settings.index_reembed_closed,
         writer=writer_for(settings, embedder.version), max_wait=timedelta(milliseconds=5),
     )
 

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         10_000, ge=0,
         description="How long the index holds segments of messages received over a minute ago.",
     )
+    index_reembed_closed: bool = Field(
+        True,
+        description="Embed a closed segment's whole text once more; false keeps the vector "
+        "built from its messages, each embedded once (more live capacity).",
+    )
     index_retry_s: float = Field(
         60.0, gt=0, description="How long Weaviate outages are retried before the flow stops."
     )

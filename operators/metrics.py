@@ -33,13 +33,16 @@ RECEIVE_TO_EMIT = Histogram(
 
 INDEX_SEGMENTS = Counter(
     "headwater_index_segments_total",
-    "Segment versions sent to Weaviate, by outcome (stored, stale, rejected).", ["outcome"],
+    "Segment versions by outcome: stored, stale (Weaviate holds a longer one), rejected, or "
+    "unchanged (a final version whose stored vector is already its whole text's).",
+    ["outcome"],
 )
 INDEX_MESSAGES = Counter(
     "headwater_index_messages_total", "Messages the index has written (or found written)."
 )
 INDEX_EMBEDDED_TOKENS = Counter(
-    "headwater_index_embedded_tokens_total", "Tokens embedded for segment versions."
+    "headwater_index_embedded_tokens_total",
+    "Tokens embedded for segment versions (whole texts and new messages).",
 )
 INDEX_FRESHNESS = Histogram(
     "headwater_index_freshness_seconds",

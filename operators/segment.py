@@ -6,9 +6,13 @@ would push its text past `max_tokens`. The open segment is re-sent as messages a
 but at most once per `coalesce_ms` (wall clock), so a burst costs one re-embedding;
 messages received more than a minute ago (a backfill, or a backlog after an outage) are
 held `backfill_hold_ms` instead, so a conversation's run is embedded about once.
+A segment that closes, by the gap or the budget, is sent once more as `final`, and so is
+the open one at the end of the input: the index re-embeds a final version's whole text,
+where it embedded only the new messages of the versions before.
 A conversation's state is forgotten once it has been quiet (wall clock) for `gap_ms`
 and everything was sent: the next message starts a new segment anyway, and segment
-numbers come from event time (see `Segment`), so it cannot reuse one.
+numbers come from event time (see `Segment`), so it cannot reuse one. Its open segment
+is closed then.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ class SegmentBuilder:
                 line.event_ms - state.last_event_ms > self._gap_ms
                 or state.tokens + tokens - 2 > self._max_tokens
             ):
-                out.extend(self._pending())
+                out.extend(self._pending(final=True))
                 self._close()
             if not state.lines:
                 state.number = max(minute_number(line.event_ms), state.number + 1)
@@ -103,21 +107,26 @@ class SegmentBuilder:
         return self._backfill_hold_ms
 
     def due(self) -> tuple[list[Segment], bool]:
-        """On a wake-up: the open segment if its coalescing time is up; whether to forget."""
+        """On a wake-up: the open segment if its coalescing time is up; whether to forget.
+
+        A conversation is forgotten once quiet for the gap, and its open segment is sent
+        as final then.
+        """
         state = self.state
         now = self._clock()
-        out: list[Segment] = []
-        if state.flush_due_ms is not None and now >= state.flush_due_ms:
-            out = self._pending()
+        flush_due = state.flush_due_ms is not None and now >= state.flush_due_ms
         forget = (
-            state.flush_due_ms is None
+            (state.flush_due_ms is None or flush_due)
             and now >= state.last_seen_at_ms + self._gap_ms
             and minute_number(now) > state.number  # a new segment cannot reuse the number
         )
-        return out, forget
+        if forget:
+            return self._pending(final=True), True
+        return (self._pending() if flush_due else []), False
 
     def flush(self) -> list[Segment]:
-        return self._pending()
+        """At the end of the input: the open segment, final."""
+        return self._pending(final=True)
 
     def wake_at_ms(self) -> int:
         state = self.state
@@ -128,13 +137,15 @@ class SegmentBuilder:
     def _seen(self, message_id: str) -> bool:
         return message_id in self.state.previous_ids
 
-    def _pending(self) -> list[Segment]:
+    def _pending(self, *, final: bool = False) -> list[Segment]:
+        """The open segment if it has lines not sent yet; when `final`, if it has any."""
         state = self.state
         state.flush_due_ms = None
-        if state.sent == len(state.lines):
+        if not state.lines or (state.sent == len(state.lines) and not final):
             return []
         segment = Segment(state.tenant, state.conversation_id, state.number,
-                          tuple(state.lines), new_from=state.sent, tokens=state.tokens)
+                          tuple(state.lines), new_from=state.sent, tokens=state.tokens,
+                          final=final)
         state.sent = len(state.lines)
         return [segment]
 

@@ -56,6 +56,10 @@ class Segment:
     2020-01-01 UTC, event time) of the segment's first message, raised when needed to stay
     above the previous segment's: numbers grow with time, fit GraphQL's 32-bit `Int`, and
     do not repeat in a conversation even after its state was forgotten.
+
+    `final` marks the version sent when the segment closes (or its input ended): it gets
+    no more messages, so the index embeds its whole text once more (see
+    `operators.segment_vectors`). It may add no lines to the version before it.
     """
 
     tenant: str
@@ -64,6 +68,7 @@ class Segment:
     lines: tuple[SegmentLine, ...]
     new_from: int = 0
     tokens: int = 0  # of `text`, as the embedder counts them (before truncation)
+    final: bool = False
 
     @property
     def uuid(self) -> uuid.UUID:

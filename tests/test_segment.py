@@ -133,11 +133,14 @@ def test_an_inactivity_gap_closes_a_segment() -> None:
     first = b.add([msg("m1", 0)])
     second = b.add([msg("m2", 60)])  # exactly the gap: same segment
     third = b.add([msg("m3", 120.001)])  # just past it: a new one
-    assert [(ids(s), s.new_from) for s in first + second + third] == [
-        (["m1"], 0), (["m1", "m2"], 1), (["m3"], 0)]
+    assert [(ids(s), s.new_from, s.final) for s in first + second + third] == [
+        (["m1"], 0, False), (["m1", "m2"], 1, False),
+        (["m1", "m2"], 2, True),  # closed: sent again, final, with nothing new
+        (["m3"], 0, False)]
     assert first[0].number == minute_number(T0)
-    assert third[0].number == minute_number(T0 + 120_001)
-    assert b.flush() == []
+    assert third[-1].number == minute_number(T0 + 120_001)
+    # The end of the input closes the open segment too.
+    assert [(ids(s), s.new_from, s.final) for s in b.flush()] == [(["m3"], 1, True)]
 
 
 def test_the_token_budget_closes_a_segment() -> None:
@@ -212,7 +215,7 @@ def test_numbers_strictly_increase_when_segments_start_in_the_same_minute() -> N
     assert len({s.uuid for s in segs}) == 5
     # A later minute than the last number is used as is.
     out = b.add([msg("p", 600)])
-    assert out[0].number == minute_number(T0 + 600_000)
+    assert out[-1].number == minute_number(T0 + 600_000)
 
 
 def test_state_is_forgotten_only_when_flushed_quiet_and_past_the_numbers_minute() -> None:
@@ -229,7 +232,8 @@ def test_state_is_forgotten_only_when_flushed_quiet_and_past_the_numbers_minute(
     clock.now_ms = T0 + 59_999
     assert b.due() == ([], False)
     clock.now_ms = T0 + 60_000
-    assert b.due() == ([], True)
+    out, forget = b.due()  # forgotten, and its open segment closed: sent again, final
+    assert [(ids(s), s.new_from, s.final) for s in out] == [(["m1"], 1, True)] and forget
 
 
 def test_state_with_an_unsent_version_is_not_forgotten() -> None:
@@ -240,8 +244,8 @@ def test_state_with_an_unsent_version_is_not_forgotten() -> None:
     clock.now_ms += 2_000  # quiet past the gap, the minute long past, not sent yet
     assert b.due() == ([], False)
     clock.now_ms += 3_000
-    out, forget = b.due()  # sent now: then it may go
-    assert [ids(s) for s in out] == [["m1"]] and forget
+    out, forget = b.due()  # sent now, once, as final: then it may go
+    assert [(ids(s), s.new_from, s.final) for s in out] == [(["m1"], 0, True)] and forget
 
 
 def test_on_notify_discards_the_state_when_the_builder_forgets() -> None:
@@ -252,7 +256,9 @@ def test_on_notify_discards_the_state_when_the_builder_forgets() -> None:
     assert logic.on_notify() == ([], StatefulBatchLogic.RETAIN)
     clock.now_ms += GAP_MS
     assert round(logic.notify_at().timestamp() * 1000) == clock.now_ms
-    assert logic.on_notify() == ([], StatefulBatchLogic.DISCARD)
+    out, discard = logic.on_notify()
+    assert [(ids(s), s.final) for s in out] == [(["m1"], True)]
+    assert discard is StatefulBatchLogic.DISCARD
 
 
 def test_a_late_message_joins_the_open_segment() -> None:
@@ -342,13 +348,19 @@ def test_segment_conversations_sends_every_message_once_per_conversation(entry_p
         numbers = [s.number for s in segs]
         assert numbers == sorted(set(numbers))
         assert all(s.tokens <= 20 or len(s.lines) == 1 for s in segs)
-    # Each conversation's versions come in order, each one a prefix of the next.
+    # Each conversation's versions come in order, each one a prefix of the next; the
+    # last version of every segment, and only that one, is final (closed, or the end).
     seen: dict = {}
+    finals: dict = defaultdict(list)
     for seg in out:
         before = seen.get(seg.uuid, ())
-        assert seg.lines[:len(before)] == before and len(seg.lines) > len(before)
+        assert seg.lines[:len(before)] == before
+        assert len(seg.lines) > len(before) or (seg.final and before)
         assert seg.new_from == len(before)
+        assert seg.uuid not in finals or not finals[seg.uuid][-1]
         seen[seg.uuid] = seg.lines
+        finals[seg.uuid].append(seg.final)
+    assert all(flags[-1] for flags in finals.values())
 
 
 def test_segment_conversations_matches_the_builder(entry_point) -> None:
@@ -369,7 +381,7 @@ def test_coalescing_in_the_dataflow_sends_one_version_per_segment() -> None:
     out = run_segments(run_main, messages, gap_ms=GAP_MS, max_tokens=20,
                        coalesce_ms=600_000, count_tokens=words, clock=clock)
     assert len(out) == len({s.uuid for s in out})
-    assert all(s.new_from == 0 for s in out)
+    assert all(s.new_from == 0 and s.final for s in out)
     assert sum(len(s.lines) for s in out) == len({(m.key, m.message_id) for m in messages})
 
 
