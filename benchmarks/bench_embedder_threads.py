@@ -10,7 +10,10 @@ uses), measured alternately in this process:
   this process and the median latency;
 - batches: batches of 32 texts of ~134 tokens back to back: texts/s.
 
-Then tokens/s of the shipped embedder at several text lengths (batches of 32).
+Then tokens/s of the shipped embedder at several text lengths (calls of 32 texts), and
+texts/s by rows per onnxruntime run (`batch_size`) for calls of 32 texts of mixed length
+in arrival order (sorted by length inside each call, as `Embedder.embed` does): closed
+chat segments, and single message lines.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_segment_vectors import conversations, rounds  # noqa: E402
 from models import load_embedder  # noqa: E402
 
 LINE = "user: Đơn DH240501123 của em sao chưa giao vậy shop? bot: Dạ đơn đang được giao ạ "
@@ -103,6 +107,29 @@ def main() -> None:
         rate = batches(embedder, texts, seconds=2)
         print(f"| {words} | {tokens} | {rate:.0f} | {rate * tokens:.0f} |")
 
+    convs, _, _ = conversations(400, seed=3)
+    corpora = {
+        "closed segments": [seg.text for versions in rounds(convs, embedder.token_counts)
+                            for seg in versions if seg.final],
+        "message lines": [f"{m.role}: {m.text}" for conv in convs for m in conv][:2000],
+    }
+    for name, texts in corpora.items():
+        calls = [texts[i:i + 32] for i in range(0, len(texts), 32)]
+        rates: dict[int, list[float]] = {size: [] for size in (32, 16, 8, 4)}
+        for _ in range(2):
+            for size, measured in rates.items():
+                started = time.perf_counter()
+                for call in calls:
+                    embedder.embed(call, batch_size=size)
+                measured.append(len(texts) / (time.perf_counter() - started))
+        counts = embedder.token_counts(texts)
+        print(f"\n{len(texts)} {name}, {statistics.mean(counts):.0f} tokens on average "
+              f"(max {max(counts)}), in calls of 32")
+        print("| rows per run | texts/s | vs 32 |")
+        print("| ---: | ---: | ---: |")
+        for size, measured in rates.items():
+            ratio = statistics.median(measured) / statistics.median(rates[32])
+            print(f"| {size} | {statistics.median(measured):.1f} | {ratio:.2f}x |")
 
 if __name__ == "__main__":
     main()

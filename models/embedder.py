@@ -16,7 +16,10 @@ from models.paths import default_model_dir
 
 THREADS_ENV = "HEADWATER_EMBEDDING_THREADS"
 DEFAULT_THREADS = 2
-DEFAULT_BATCH_SIZE = 32
+DEFAULT_BATCH_SIZE = 8
+"""Rows per onnxruntime run. A call's texts are sorted by length and run 8 at a time:
+1.5x the texts/s of runs of 32 on chat segments of mixed length
+(benchmarks/bench_embedder_threads.py)."""
 
 
 class ModelNotBuiltError(FileNotFoundError):
