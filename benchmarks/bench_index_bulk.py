@@ -8,7 +8,7 @@ and runs ingest + index on it in this process (`flows.pipeline` without the drif
 one worker; needs Weaviate and the model). Reports segments embedded and upserted per
 second, messages per second and tokens embedded per message, against a baseline in the
 same script: embedding alone the final texts of the same segments (read back from
-Weaviate), in batches of 32.
+Weaviate), in calls of 32.
 """
 
 from __future__ import annotations
