@@ -34,7 +34,7 @@ RECEIVE_TO_EMIT = Histogram(
 INDEX_SEGMENTS = Counter(
     "headwater_index_segments_total",
     "Segment versions by outcome: stored, stale (Weaviate holds a longer one), rejected, or "
-    "unchanged (a final version whose stored vector is already its whole text's).",
+    "unchanged (a final version with nothing to store: its vector is already stored).",
     ["outcome"],
 )
 INDEX_MESSAGES = Counter(

@@ -49,7 +49,7 @@ class Embedded:
     segments: list[Segment]
     vectors: np.ndarray
     tokens: int  # embedded for them, special tokens included
-    skipped: list[Segment]  # final versions whose stored vector is already the whole text
+    skipped: list[Segment]  # final versions with nothing to store: their vector is stored
     known: dict[uuid.UUID, KnownVector] = field(default_factory=dict)
 
 

@@ -58,7 +58,7 @@ class Segment:
     do not repeat in a conversation even after its state was forgotten.
 
     `final` marks the version sent when the segment closes (or its input ended): it gets
-    no more messages, so the index embeds its whole text once more (see
+    no more messages, so the index can embed its whole text once more (see
     `operators.segment_vectors`). It may add no lines to the version before it.
     """
 

@@ -480,6 +480,11 @@ def test_file_replay_is_idempotent_and_segments_every_message(pipeline, embedder
     expected = expected_segments(pipeline["messages"], embedder.token_counts)
     assert len(expected) > 2 * 14  # several segments per conversation
     assert_matches(second, expected, embedder.dim)
+    # A file is a held backfill, and every segment closes or ends with it: each stored
+    # vector is the embedding of the segment's whole text.
+    whole = embedder.embed([seg.text for seg in expected.values()])
+    for u, vector in zip(expected, whole, strict=True):
+        assert np.allclose(second[u].vector["default"], vector, atol=1e-5)
 
 
 def test_no_pii_reaches_weaviate(pipeline) -> None:
