@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import bytewax.operators as op
-import numpy as np
 from bytewax.dataflow import Stream, operator
 
 from operators import metrics
 from operators.embed_batch import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT, batch
 from operators.segment import TokenCounter
 from operators.segment_index import SegmentWriter
-from operators.segment_vectors import OPEN_SEGMENTS, SegmentVectors
+from operators.segment_vectors import OPEN_SEGMENTS, Embed, SegmentVectors
 from schemas.message import Rejected
 from schemas.segment import Segment, latest_versions
 
@@ -40,7 +38,7 @@ def index_segments(
     step_id: str,
     up: Stream[Segment],
     *,
-    embed: Callable[[Sequence[str]], np.ndarray],
+    embed: Embed,
     count_tokens: TokenCounter,
     writer: SegmentWriter,
     reembed_closed: bool = True,
