@@ -2,10 +2,20 @@
 
 Both need the same key and the same lifetime (a conversation is remembered until it has
 been quiet for the dedup TTL), so they share one state object and one exchange.
+
+Bytewax calls a keyed logic once per key and batch, and asks each key for its next
+wake-up after every call: with one key per conversation that costs more than the dedup
+and reorder themselves. So the step keys a fixed number of shards instead (a stable hash
+of the conversation key), and each shard's logic holds its conversations in a dict with
+one wake-up heap. A conversation still lives in exactly one shard, so per-conversation
+order and dedup are unchanged, and shards spread over workers like any other key.
 """
 
 from __future__ import annotations
 
+import heapq
+import weakref
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +30,14 @@ from operators.dedup import DedupMemory
 from operators.reorder import ReorderBuffer
 from schemas.message import ChatMessage
 
+SHARDS = 64
+"""Keyed-state shards of the step: enough to spread over a few dozen workers."""
+
+
+def shard_of(conversation_key: str, shards: int = SHARDS) -> str:
+    """The shard that holds a conversation; the same in every process (unlike `hash`)."""
+    return str(zlib.crc32(conversation_key.encode()) % shards)
+
 
 @dataclass(frozen=True)
 class ConversationOut:
@@ -29,78 +47,153 @@ class ConversationOut:
 
 
 @dataclass
-class ConversationState:
+class Conversation:
     dedup: DedupMemory
     reorder: ReorderBuffer[ChatMessage]
     last_seen_at_ms: int
+    forget_at_ms: int
+    """When the shard next checks whether the conversation has been quiet for the TTL."""
+    release_at_ms: int | None = None
+    """When its oldest held message is due, as last scheduled."""
+
+    def snapshot(self) -> Conversation:
+        return Conversation(
+            self.dedup.snapshot(), self.reorder.snapshot(), self.last_seen_at_ms,
+            self.forget_at_ms, self.release_at_ms,
+        )
 
 
+ShardState = dict[str, Conversation]
 Tagged = tuple[bool, ChatMessage]  # (is_duplicate, message)
 
 
-class ConversationLogic(StatefulBatchLogic[ChatMessage, Tagged, ConversationState]):
-    """Emits `(is_duplicate, message)`; forgets the conversation after a TTL of quiet."""
+class ShardLogic(StatefulBatchLogic[ChatMessage, Tagged, ShardState]):
+    """The conversations of one shard; emits `(is_duplicate, message)`.
+
+    A conversation is forgotten once it has been quiet for the TTL (wall clock) with
+    nothing held; the shard is discarded when it holds no conversation.
+    """
 
     def __init__(
-        self, state: ConversationState | None, *, ttl_ms: int, lateness_ms: int, clock: Clock
+        self, state: ShardState | None, *, ttl_ms: int, lateness_ms: int, clock: Clock
     ) -> None:
+        _track(self)
         self._ttl_ms = ttl_ms
+        self._lateness_ms = lateness_ms
         self._clock = clock
-        self.state = state or ConversationState(
-            DedupMemory(ttl_ms), ReorderBuffer(lateness_ms), clock()
+        self.conversations: ShardState = state or {}
+        # (clock ms, conversation key): release and forget checks. An entry may be stale
+        # (its conversation rescheduled or gone); a stale entry only wakes the shard early.
+        self._wakeups: list[tuple[int, str]] = []
+        for key, conv in self.conversations.items():
+            self._wakeups.append((conv.forget_at_ms, key))
+            if conv.release_at_ms is not None:
+                self._wakeups.append((conv.release_at_ms, key))
+        heapq.heapify(self._wakeups)
+
+    def _new_conversation(self, key: str, now: int) -> Conversation:
+        conv = Conversation(
+            DedupMemory(self._ttl_ms), ReorderBuffer(self._lateness_ms), now, now + self._ttl_ms
         )
-        self._account((0, 0), False)  # a state restored from a snapshot is held again
+        self.conversations[key] = conv
+        heapq.heappush(self._wakeups, (conv.forget_at_ms, key))
+        return conv
 
-    def _sizes(self) -> tuple[int, int]:
-        return len(self.state.dedup), len(self.state.reorder)
-
-    def _account(self, before: tuple[int, int], discard: bool) -> None:
-        after = (0, 0) if discard else self._sizes()
-        sizes = metrics.state_sizes
-        sizes["dedup_keys"] += after[0] - before[0]
-        sizes["held_messages"] += after[1] - before[1]
+    def _schedule_release(self, key: str, conv: Conversation) -> None:
+        due = conv.reorder.next_release_ms()
+        if due is not None and due != conv.release_at_ms:
+            heapq.heappush(self._wakeups, (due, key))
+        conv.release_at_ms = due
 
     def on_batch(self, values: list[ChatMessage]) -> tuple[Iterable[Tagged], bool]:
-        before = self._sizes()
         now = self._clock()
-        state = self.state
-        state.last_seen_at_ms = now
+        conversations = self.conversations
+        touched: dict[str, Conversation] = {}
         out: list[Tagged] = []
         for msg in values:
-            if not state.dedup.admit(msg.event_ms, msg.idempotency_key, msg.message_id):
+            key = msg.key
+            conv = touched.get(key)
+            if conv is None:
+                conv = conversations.get(key) or self._new_conversation(key, now)
+                touched[key] = conv
+            if not conv.dedup.admit(msg.event_ms, msg.idempotency_key, msg.message_id):
                 out.append((True, msg))
-                continue
-            released, late = state.reorder.push(msg.event_ms, msg, now)
-            out.extend((False, m) for m in released)
-            out.extend((False, m.model_copy(update={"late": True})) for m in late)
-        self._account(before, False)
+            elif not conv.reorder.add(msg.event_ms, msg, now):
+                out.append((False, msg.model_copy(update={"late": True})))
+        for key, conv in touched.items():
+            conv.last_seen_at_ms = now
+            out.extend((False, m) for m in conv.reorder.release(now))
+            self._schedule_release(key, conv)
         return out, StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[Tagged], bool]:
-        before = self._sizes()
         now = self._clock()
-        out = [(False, m) for m in self.state.reorder.release(now)]
-        quiet = not len(self.state.reorder) and now >= self.state.last_seen_at_ms + self._ttl_ms
-        self._account(before, quiet)
-        return out, quiet
+        out: list[Tagged] = []
+        wakeups = self._wakeups
+        while wakeups and wakeups[0][0] <= now:
+            due, key = heapq.heappop(wakeups)
+            conv = self.conversations.get(key)
+            if conv is None or due not in (conv.release_at_ms, conv.forget_at_ms):
+                continue  # rescheduled since, or forgotten
+            conv.release_at_ms = None  # this wake-up is spent
+            out.extend((False, m) for m in conv.reorder.release(now))
+            self._schedule_release(key, conv)
+            if conv.forget_at_ms <= now:
+                quiet_until = conv.last_seen_at_ms + self._ttl_ms
+                if not len(conv.reorder) and quiet_until <= now:
+                    del self.conversations[key]
+                    continue
+                conv.forget_at_ms = max(quiet_until, now + self._lateness_ms)
+                heapq.heappush(wakeups, (conv.forget_at_ms, key))
+        return out, not self.conversations
 
     def on_eof(self) -> tuple[Iterable[Tagged], bool]:
-        before = self._sizes()
-        out = [(False, m) for m in self.state.reorder.flush()]
-        self._account(before, False)
+        out: list[Tagged] = []
+        for conv in self.conversations.values():
+            out.extend((False, m) for m in conv.reorder.flush())
+            conv.release_at_ms = None
         return out, StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        due = self.state.reorder.next_release_ms()
-        forget = self.state.last_seen_at_ms + self._ttl_ms
-        at_ms = forget if due is None else min(due, forget)
-        return datetime.fromtimestamp(at_ms / 1000, UTC)
+        if not self._wakeups:
+            return None
+        return datetime.fromtimestamp(self._wakeups[0][0] / 1000, UTC)
 
-    def snapshot(self) -> ConversationState:
-        state = self.state
-        return ConversationState(
-            state.dedup.snapshot(), state.reorder.snapshot(), state.last_seen_at_ms
-        )
+    def snapshot(self) -> ShardState:
+        return {key: conv.snapshot() for key, conv in self.conversations.items()}
+
+
+_live_shards: dict[int, weakref.ref[ShardLogic]] = {}
+
+
+def _track(logic: ShardLogic) -> None:
+    key = id(logic)
+
+    def untrack(_ref: weakref.ref[ShardLogic]) -> None:
+        _live_shards.pop(key, None)
+
+    _live_shards[key] = weakref.ref(logic, untrack)
+
+
+def state_sizes() -> dict[str, int]:
+    """Dedup keys and held messages in this process's shards.
+
+    Called from the metrics server's thread: `list()` of a dict's values is one step
+    under the GIL, so the worker may go on changing the dicts meanwhile.
+    """
+    sizes = {"dedup_keys": 0, "held_messages": 0}
+    for ref in list(_live_shards.values()):
+        logic = ref()
+        if logic is None:
+            continue
+        for conv in list(logic.conversations.values()):
+            sizes["dedup_keys"] += len(conv.dedup)
+            sizes["held_messages"] += len(conv.reorder)
+    return sizes
+
+
+for _kind in ("dedup_keys", "held_messages"):
+    metrics.STATE_ITEMS.labels(kind=_kind).set_function(lambda kind=_kind: state_sizes()[kind])
 
 
 @operator
@@ -111,13 +204,14 @@ def dedup_and_reorder(
     ttl_ms: int,
     lateness_ms: int,
     clock: Clock = wall_clock_ms,
+    shards: int = SHARDS,
 ) -> ConversationOut:
     """Drop duplicates (per tenant, within the TTL) and order each conversation by event time."""
-    keyed = op.key_on("key", up, lambda m: m.key)
+    keyed = op.key_on("key", up, lambda m: shard_of(m.key, shards))
     tagged = op.stateful_batch(
         "logic",
         keyed,
-        lambda state: ConversationLogic(state, ttl_ms=ttl_ms, lateness_ms=lateness_ms, clock=clock),
+        lambda state: ShardLogic(state, ttl_ms=ttl_ms, lateness_ms=lateness_ms, clock=clock),
     )
     values = op.map("unkey", tagged, lambda kv: kv[1])
     split = op.branch("split", values, lambda tagged_msg: tagged_msg[0])

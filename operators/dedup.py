@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import heapq
+from collections import deque
 from dataclasses import dataclass, field
 
 
@@ -12,12 +12,13 @@ class DedupMemory:
 
     A message is a duplicate when its idempotency key or message id was accepted within
     `ttl_ms` of its own event time. Expiry follows the newest event time seen, so memory
-    holds only keys younger than the TTL.
+    holds only keys younger than the TTL, plus those accepted after an older one that has
+    not expired yet (keys expire in the order they were accepted).
     """
 
     ttl_ms: int
     _seen: dict[str, int] = field(default_factory=dict)
-    _expiry: list[tuple[int, str]] = field(default_factory=list)
+    _accepted: deque[tuple[int, str]] = field(default_factory=deque)
     _newest_ms: int | None = None
 
     def __post_init__(self) -> None:
@@ -29,25 +30,29 @@ class DedupMemory:
 
     def admit(self, event_ms: int, *keys: str) -> bool:
         """Accept and remember `keys` unless one was accepted within the TTL; True if accepted."""
+        seen, ttl = self._seen, self.ttl_ms
         for key in keys:
-            seen_ms = self._seen.get(key)
-            if seen_ms is not None and abs(event_ms - seen_ms) <= self.ttl_ms:
+            seen_ms = seen.get(key)
+            if seen_ms is not None and -ttl <= event_ms - seen_ms <= ttl:
                 return False
         for key in keys:
-            self._seen[key] = event_ms
-            heapq.heappush(self._expiry, (event_ms, key))
+            seen[key] = event_ms
+            self._accepted.append((event_ms, key))
         if self._newest_ms is None or event_ms > self._newest_ms:
             self._newest_ms = event_ms
-            self.expire_before(event_ms - self.ttl_ms)
+            if self._accepted[0][0] < event_ms - ttl:
+                self.expire_before(event_ms - ttl)
         return True
 
     def expire_before(self, cutoff_ms: int) -> int:
-        """Forget keys accepted before `cutoff_ms`; return how many were forgotten."""
+        """Forget keys accepted before `cutoff_ms`, oldest accepted first, up to the first
+        younger one; return how many were forgotten."""
         forgotten = 0
-        while self._expiry and self._expiry[0][0] < cutoff_ms:
-            event_ms, key = heapq.heappop(self._expiry)
-            if self._seen.get(key) == event_ms:
-                del self._seen[key]
+        accepted, seen = self._accepted, self._seen
+        while accepted and accepted[0][0] < cutoff_ms:
+            event_ms, key = accepted.popleft()
+            if seen.get(key) == event_ms:
+                del seen[key]
                 forgotten += 1
         return forgotten
 
@@ -57,4 +62,4 @@ class DedupMemory:
 
     def snapshot(self) -> DedupMemory:
         """An independent copy (keys are strings, so copying the containers suffices)."""
-        return DedupMemory(self.ttl_ms, dict(self._seen), list(self._expiry), self._newest_ms)
+        return DedupMemory(self.ttl_ms, dict(self._seen), deque(self._accepted), self._newest_ms)

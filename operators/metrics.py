@@ -20,11 +20,8 @@ EMITTED = Counter("headwater_ingest_emitted_total", "Records written, by output.
 STATE_ITEMS = Gauge(
     "headwater_ingest_state_items", "Items held in keyed state, by kind.", ["kind"]
 )
-# Keyed state updates these plain counters on its hot path (no lock per update); the
-# gauge reads them when scraped.
-state_sizes = {"dedup_keys": 0, "held_messages": 0}
-for _kind in state_sizes:
-    STATE_ITEMS.labels(kind=_kind).set_function(lambda kind=_kind: state_sizes[kind])
+# Keyed state is counted when scraped (`operators.conversation` sets the functions), so
+# the hot path keeps no counters.
 RECEIVE_TO_EMIT = Histogram(
     "headwater_ingest_receive_to_emit_seconds",
     "Time from receiving a message to emitting it.",

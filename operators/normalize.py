@@ -33,15 +33,20 @@ class BadTimestamp(ValueError):
     """A timestamp in none of the accepted forms, or outside 2000..2100."""
 
 
-def _invisible_characters() -> dict[int, None]:
+def _invisible_characters() -> re.Pattern[str]:
     """Format characters (zero-width space and joiners, BOM, bidi marks, soft hyphen) and
-    control characters other than whitespace, as a `str.translate` table that drops them."""
-    table = {}
+    control characters other than whitespace, as one character class."""
+    ranges: list[list[int]] = []
     for code in range(sys.maxunicode + 1):
         category = unicodedata.category(chr(code))
         if category == "Cf" or (category == "Cc" and not chr(code).isspace()):
-            table[code] = None
-    return table
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    return re.compile(
+        "[" + "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges) + "]"
+    )
 
 
 _INVISIBLE = _invisible_characters()
@@ -50,7 +55,7 @@ _INVISIBLE = _invisible_characters()
 def normalize_text(text: str) -> str:
     """NFC, no control or zero-width characters, whitespace collapsed, trimmed."""
     if not (text.isascii() and text.isprintable()):
-        text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))
+        text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
     return " ".join(text.split())  # str.split() splits on exactly what `\s` matches
 
 
@@ -87,13 +92,13 @@ def _parse_iso(text: str, default_tz: tzinfo) -> float:
 
 def detect_language(text: str) -> str:
     """`vi`, `en` or `und`, from Vietnamese letters and common words."""
-    if _VI_MARKED.search(text):
+    if not text.isascii() and _VI_MARKED.search(text):
         return "vi"
     words = _WORD.findall(text.lower())
     if not words:
         return "und"
-    vi = sum(w in _VI_UNMARKED_WORDS for w in words)
-    en = sum(w in _EN_WORDS for w in words)
+    vi = sum(map(_VI_UNMARKED_WORDS.__contains__, words))
+    en = sum(map(_EN_WORDS.__contains__, words))
     if vi > en and vi >= 1:
         return "vi"
     if en > vi and en >= 1:

@@ -16,8 +16,9 @@ class ReorderBuffer(Generic[T]):
     The watermark is the newest event time seen, advanced by the wall-clock time since it
     was seen, minus `lateness_ms`. So a replay is ordered by event time, and on a live
     stream nothing waits longer than `lateness_ms` after it arrived, even when the
-    conversation goes quiet. An item older than the last one released is late: it comes
-    back at once, marked late, and never breaks the order of the others.
+    conversation goes quiet. An item older than the last one released is late: `add`
+    refuses it, so the caller can pass it on at once, and it never breaks the order of
+    the others.
     """
 
     lateness_ms: int
@@ -35,22 +36,25 @@ class ReorderBuffer(Generic[T]):
             return None
         return self._newest_ms + (now_ms - self._newest_seen_at_ms) - self.lateness_ms
 
-    def push(self, event_ms: int, item: T, now_ms: int) -> tuple[list[T], list[T]]:
-        """Add an item; return (released in order, late)."""
+    def add(self, event_ms: int, item: T, now_ms: int) -> bool:
+        """Hold an item until `release`; False, and nothing held, if it is late."""
         if self._released_ms is not None and event_ms < self._released_ms:
-            return self.release(now_ms), [item]
+            return False
         self._seq += 1
         heapq.heappush(self._heap, (event_ms, self._seq, item))
         if self._newest_ms is None or event_ms > self._newest_ms:
             self._newest_ms, self._newest_seen_at_ms = event_ms, now_ms
-        return self.release(now_ms), []
+        return True
 
     def release(self, now_ms: int) -> list[T]:
         """Items whose event time the watermark has passed, oldest first."""
-        mark = self.watermark(now_ms)
+        heap = self._heap
+        if not heap or self._newest_ms is None:
+            return []
+        mark = self._newest_ms + (now_ms - self._newest_seen_at_ms) - self.lateness_ms
         out = []
-        while self._heap and mark is not None and self._heap[0][0] <= mark:
-            event_ms, _, item = heapq.heappop(self._heap)
+        while heap and heap[0][0] <= mark:
+            event_ms, _, item = heapq.heappop(heap)
             self._released_ms = event_ms
             out.append(item)
         return out

@@ -1,6 +1,8 @@
+import collections
 import pickle
 import threading
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import bytewax.operators as op
@@ -9,7 +11,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import DynamicSource, StatelessSourcePartition
 from bytewax.testing import TestingSink, TestingSource
 
-from operators.conversation import ConversationLogic, dedup_and_reorder
+from operators.conversation import SHARDS, ShardLogic, dedup_and_reorder, shard_of, state_sizes
 from operators.dedup import DedupMemory
 from operators.reorder import ReorderBuffer
 from schemas.message import ChatMessage
@@ -70,26 +72,29 @@ def test_dedup_rejects_non_positive_ttl() -> None:
 def test_reorder_holds_until_watermark_then_releases_in_order() -> None:
     buf: ReorderBuffer[str] = ReorderBuffer(lateness_ms=2_000)
     now = 0
-    assert buf.push(10_000, "b", now) == ([], [])
-    assert buf.push(9_000, "a", now) == ([], [])
-    released, late = buf.push(12_500, "c", now)  # watermark 10_500
-    assert (released, late) == (["a", "b"], [])
+    assert buf.add(10_000, "b", now) and buf.release(now) == []
+    assert buf.add(9_000, "a", now) and buf.release(now) == []
+    assert buf.add(12_500, "c", now)
+    assert buf.release(now) == ["a", "b"]  # watermark 10_500
     assert buf.flush() == ["c"]
 
 
-def test_reorder_marks_items_behind_the_last_release_late() -> None:
+def test_reorder_refuses_items_behind_the_last_release_as_late() -> None:
     buf: ReorderBuffer[str] = ReorderBuffer(lateness_ms=1_000)
-    buf.push(5_000, "x", 0)
-    assert buf.push(7_000, "y", 0) == (["x"], [])
-    assert buf.push(4_000, "straggler", 0) == ([], ["straggler"])
+    buf.add(5_000, "x", 0)
+    buf.add(7_000, "y", 0)
+    assert buf.release(0) == ["x"]
+    assert not buf.add(4_000, "straggler", 0)
+    assert len(buf) == 1
     # Behind the watermark but not behind the last release: in order, so not late.
-    assert buf.push(5_500, "in-bound", 0) == (["in-bound"], [])
+    assert buf.add(5_500, "in-bound", 0)
+    assert buf.release(0) == ["in-bound"]
     assert buf.flush() == ["y"]
 
 
 def test_quiet_conversation_is_released_by_the_clock_within_lateness() -> None:
     buf: ReorderBuffer[str] = ReorderBuffer(lateness_ms=2_000)
-    buf.push(50_000, "only", now_ms=100_000)
+    buf.add(50_000, "only", now_ms=100_000)
     assert buf.release(101_999) == []
     assert buf.next_release_ms() == 102_000
     assert buf.release(102_000) == ["only"]
@@ -97,19 +102,23 @@ def test_quiet_conversation_is_released_by_the_clock_within_lateness() -> None:
 
 def test_reorder_snapshot_is_independent_and_picklable() -> None:
     buf: ReorderBuffer[str] = ReorderBuffer(lateness_ms=1_000)
-    buf.push(5_000, "x", 0)
+    buf.add(5_000, "x", 0)
     snap = pickle.loads(pickle.dumps(buf.snapshot()))
-    buf.push(9_000, "y", 0)
+    buf.add(9_000, "y", 0)
     assert len(snap) == 1 and snap.flush() == ["x"]
 
 
 # --- the Bytewax step -------------------------------------------------------------------
 
-def test_logic_forgets_a_quiet_conversation() -> None:
+def new_shard(clock: FakeClock, state=None) -> ShardLogic:
+    return ShardLogic(state, ttl_ms=60_000, lateness_ms=2_000, clock=clock)
+
+
+def test_shard_forgets_a_quiet_conversation_then_is_discarded() -> None:
     clock = FakeClock(0)
-    logic = ConversationLogic(None, ttl_ms=60_000, lateness_ms=2_000, clock=clock)
+    logic = new_shard(clock)
     out, discard = logic.on_batch([msg("m1", 10_000)])
-    assert discard is False
+    assert out == [] and discard is False
     assert logic.notify_at() == datetime.fromtimestamp(2, UTC)  # release due in 2 s
     clock.now_ms = 2_000
     out, discard = logic.on_notify()
@@ -117,16 +126,60 @@ def test_logic_forgets_a_quiet_conversation() -> None:
     assert logic.notify_at() == datetime.fromtimestamp(60, UTC)
     clock.now_ms = 60_000
     assert logic.on_notify() == ([], True)
+    assert logic.notify_at() is None
 
 
-def test_logic_state_survives_a_snapshot_round_trip() -> None:
+def test_shard_keeps_a_conversation_seen_within_the_ttl() -> None:
     clock = FakeClock(0)
-    logic = ConversationLogic(None, ttl_ms=60_000, lateness_ms=2_000, clock=clock)
+    logic = new_shard(clock)
+    logic.on_batch([msg("m1", 10_000, conv="c1"), msg("x1", 10_000, conv="c2")])
+    clock.now_ms = 30_000
+    out, _ = logic.on_batch([msg("m2", 40_000, conv="c1")])
+    assert [m.message_id for _, m in out] == ["m1"]
+    clock.now_ms = 60_000  # c2 quiet for the TTL, c1 only for 30 s
+    out, discard = logic.on_notify()
+    assert discard is False and set(logic.conversations) == {"acme/c1"}
+    assert sorted(m.message_id for _, m in out) == ["m2", "x1"]
+    out, _ = logic.on_batch([msg("m1", 10_000, conv="c1"), msg("x1", 10_000, conv="c2")])
+    assert [(dup, m.message_id) for dup, m in out] == [(True, "m1")]  # x1 is new again: held
+    clock.now_ms = 90_000
+    out, discard = logic.on_notify()
+    assert [m.message_id for _, m in out] == ["x1"] and discard is False  # both seen at 60 s
+    clock.now_ms = 120_000
+    assert logic.on_notify()[1] is True
+
+
+def test_shard_releases_each_conversation_in_order_and_flags_stragglers() -> None:
+    clock = FakeClock(0)
+    logic = new_shard(clock)
+    out, _ = logic.on_batch([
+        msg("a2", 12_000, conv="a"), msg("b1", 50_000, conv="b"), msg("a1", 11_000, conv="a"),
+        msg("a3", 20_000, conv="a"),
+    ])
+    assert [m.message_id for _, m in out] == ["a1", "a2"]  # a's watermark 18_000
+    out, _ = logic.on_batch([msg("a0", 5_000, conv="a"), msg("b0", 49_000, conv="b")])
+    assert [(m.message_id, m.late) for _, m in out] == [("a0", True)]
+    out, _ = logic.on_eof()
+    assert sorted((m.conversation_id, m.message_id) for _, m in out) == [
+        ("a", "a3"), ("b", "b0"), ("b", "b1")]
+    assert [m.message_id for _, m in out if m.conversation_id == "b"] == ["b0", "b1"]
+
+
+def test_shard_state_survives_a_snapshot_round_trip() -> None:
+    clock = FakeClock(0)
+    logic = new_shard(clock)
     logic.on_batch([msg("m1", 10_000)])
-    restored = ConversationLogic(pickle.loads(pickle.dumps(logic.snapshot())),
-                                 ttl_ms=60_000, lateness_ms=2_000, clock=clock)
+    restored = new_shard(clock, pickle.loads(pickle.dumps(logic.snapshot())))
+    assert restored.notify_at() == datetime.fromtimestamp(2, UTC)
     out, _ = restored.on_batch([msg("m1", 10_000), msg("m2", 20_000)])
     assert [(dup, m.message_id) for dup, m in out] == [(True, "m1"), (False, "m1")]
+
+
+def test_shards_are_stable_and_spread() -> None:
+    keys = [f"acme/c{i}" for i in range(2_000)]
+    assert shard_of("acme/c1") == shard_of("acme/c1") == str(zlib.crc32(b"acme/c1") % SHARDS)
+    counts = collections.Counter(shard_of(k) for k in keys)
+    assert len(counts) == SHARDS and max(counts.values()) < 3 * len(keys) / SHARDS
 
 
 def run_conversations(entry_point, items):
@@ -217,16 +270,16 @@ def test_quiet_conversation_is_emitted_while_the_input_is_still_open() -> None:
 
 
 def test_state_size_metric_follows_the_logic() -> None:
-    from operators import metrics
-
-    before = dict(metrics.state_sizes)
+    before = state_sizes()
     clock = FakeClock(0)
-    logic = ConversationLogic(None, ttl_ms=60_000, lateness_ms=2_000, clock=clock)
+    logic = new_shard(clock)
     logic.on_batch([msg("m1", 10_000), msg("m2", 10_500), msg("m1", 10_000)])
-    assert metrics.state_sizes["dedup_keys"] - before["dedup_keys"] == 2
-    assert metrics.state_sizes["held_messages"] - before["held_messages"] == 2
+    assert state_sizes()["dedup_keys"] - before["dedup_keys"] == 2
+    assert state_sizes()["held_messages"] - before["held_messages"] == 2
     logic.on_eof()
-    assert metrics.state_sizes["held_messages"] == before["held_messages"]
+    assert state_sizes()["held_messages"] == before["held_messages"]
     clock.now_ms = 60_000
     assert logic.on_notify() == ([], True)
-    assert metrics.state_sizes == before
+    assert state_sizes() == before
+    del logic
+    assert state_sizes() == before
