@@ -118,11 +118,13 @@ class ShardLogic(StatefulBatchLogic[ChatMessage, Tagged, ShardState]):
                 touched[key] = conv
             if not conv.dedup.admit(msg.event_ms, msg.idempotency_key, msg.message_id):
                 out.append((True, msg))
-            elif not conv.reorder.add(msg.event_ms, msg, now):
+            elif conv.reorder.add(msg.event_ms, msg, now):
+                for released in conv.reorder.release(now):
+                    out.append((False, released))
+            else:
                 out.append((False, msg.model_copy(update={"late": True})))
         for key, conv in touched.items():
             conv.last_seen_at_ms = now
-            out.extend((False, m) for m in conv.reorder.release(now))
             self._schedule_release(key, conv)
         return out, StatefulBatchLogic.RETAIN
 

@@ -42,12 +42,13 @@ def read_raw_lines(
         if is_csv:
             yield from _csv_rows(path, f, start_line, clock)
             return
+        origin = f"file:{path}:"
         for number, line in enumerate(f, start=1):
             if number <= start_line:
                 continue
             text = line.rstrip("\r\n")
-            if text.strip():
-                yield number, RawLine(text, clock(), f"file:{path}:{number}")
+            if text and not text.isspace():
+                yield number, RawLine(text, clock(), origin + str(number))
             else:
                 yield number, None
 

@@ -50,8 +50,10 @@ class Parser:
     def parse(self, line: RawLine) -> Parsed:
         envelope: Envelope | None = None
         try:
+            # A character is at most 4 bytes: most lines need no encoding to be measured.
             if len(line.text) > self.max_line_bytes or (
-                len(line.text.encode("utf-8", "surrogatepass")) > self.max_line_bytes
+                len(line.text) * 4 > self.max_line_bytes
+                and len(line.text.encode("utf-8", "surrogatepass")) > self.max_line_bytes
             ):
                 raise _Reject("too_large", f"input is larger than {self.max_line_bytes} bytes")
             envelope = self._envelope(line)
@@ -115,9 +117,9 @@ class Parser:
             raise _Reject("unsupported_event", f"zalo event_name {event_name!r} is not a message")
         event = _validate(ZaloEvent, payload)
         return self._message(
-            env, received_at, platform="zalo", platform_id=event.message.msg_id,
-            conversation_id=f"zalo:{event.oa_id}:{event.user_id}", sender_id=event.sender.id,
-            role="user" if event.from_user else "agent", text=event.message.text or "",
+            env, received_at, platform="zalo", platform_id=event.message["msg_id"],
+            conversation_id=f"zalo:{event.oa_id}:{event.user_id}", sender_id=event.sender["id"],
+            role="user" if event.from_user else "agent", text=event.message.get("text") or "",
             timestamp=event.timestamp, idempotency_key=None,
         )
 

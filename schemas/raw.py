@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SOURCES = ("zalo", "webhook", "csv")
 
 
-@dataclass(frozen=True, slots=True)
-class RawLine:
+class RawLine(NamedTuple):
     """One input exactly as read, and where and when it was read.
 
     `text` is a JSONL line or Kafka value as received; for a CSV export it is the row's
-    own text, and `row` carries the parsed columns.
+    own text, and `row` carries the parsed columns. (A named tuple: millions are made,
+    and it is the cheapest immutable record to build and to pickle.)
     """
 
     text: str
