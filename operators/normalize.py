@@ -13,10 +13,8 @@ MIN_EVENT_MS = 946_684_800_000
 MAX_EVENT_MS = 4_102_444_800_000
 _SECONDS_BELOW = 10**11
 
-_VI_MARKED = re.compile(
-    "[ăâđêôơưàáạảãằắặẳẵầấậẩẫèéẹẻẽềếệểễìíịỉĩòóọỏõồốộổỗờớợởỡùúụủũừứựửữỳýỵỷỹ]",
-    re.IGNORECASE,
-)
+_VI_LETTERS = "ăâđêôơưàáạảãằắặẳẵầấậẩẫèéẹẻẽềếệểễìíịỉĩòóọỏõồốộổỗờớợởỡùúụủũừứựửữỳýỵỷỹ"
+_VI_MARKED = re.compile(f"[{_VI_LETTERS}{_VI_LETTERS.upper()}]")  # faster than IGNORECASE
 _WORD = re.compile(r"[a-z]+")
 _VI_UNMARKED_WORDS = frozenset(
     "khong duoc cam on ban minh toi shop em anh chi oi nhe nha roi gi sao hang don giao "
@@ -54,8 +52,10 @@ _INVISIBLE = _invisible_characters()
 
 def normalize_text(text: str) -> str:
     """NFC, no control or zero-width characters, whitespace collapsed, trimmed."""
-    if not (text.isascii() and text.isprintable()):
-        text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
+    if not text.isprintable():  # the only way to hold a format or control character
+        text = _INVISIBLE.sub("", text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
     return " ".join(text.split())  # str.split() splits on exactly what `\s` matches
 
 

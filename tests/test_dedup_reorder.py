@@ -117,7 +117,7 @@ def new_shard(clock: FakeClock, state=None) -> ShardLogic:
 def test_shard_forgets_a_quiet_conversation_then_is_discarded() -> None:
     clock = FakeClock(0)
     logic = new_shard(clock)
-    out, discard = logic.on_batch([msg("m1", 10_000)])
+    out, discard = logic.on_batch([[msg("m1", 10_000)]])
     assert out == [] and discard is False
     assert logic.notify_at() == datetime.fromtimestamp(2, UTC)  # release due in 2 s
     clock.now_ms = 2_000
@@ -132,15 +132,15 @@ def test_shard_forgets_a_quiet_conversation_then_is_discarded() -> None:
 def test_shard_keeps_a_conversation_seen_within_the_ttl() -> None:
     clock = FakeClock(0)
     logic = new_shard(clock)
-    logic.on_batch([msg("m1", 10_000, conv="c1"), msg("x1", 10_000, conv="c2")])
+    logic.on_batch([[msg("m1", 10_000, conv="c1"), msg("x1", 10_000, conv="c2")]])
     clock.now_ms = 30_000
-    out, _ = logic.on_batch([msg("m2", 40_000, conv="c1")])
+    out, _ = logic.on_batch([[msg("m2", 40_000, conv="c1")]])
     assert [m.message_id for _, m in out] == ["m1"]
     clock.now_ms = 60_000  # c2 quiet for the TTL, c1 only for 30 s
     out, discard = logic.on_notify()
     assert discard is False and set(logic.conversations) == {"acme/c1"}
     assert sorted(m.message_id for _, m in out) == ["m2", "x1"]
-    out, _ = logic.on_batch([msg("m1", 10_000, conv="c1"), msg("x1", 10_000, conv="c2")])
+    out, _ = logic.on_batch([[msg("m1", 10_000, conv="c1"), msg("x1", 10_000, conv="c2")]])
     assert [(dup, m.message_id) for dup, m in out] == [(True, "m1")]  # x1 is new again: held
     clock.now_ms = 90_000
     out, discard = logic.on_notify()
@@ -153,11 +153,11 @@ def test_shard_releases_each_conversation_in_order_and_flags_stragglers() -> Non
     clock = FakeClock(0)
     logic = new_shard(clock)
     out, _ = logic.on_batch([
-        msg("a2", 12_000, conv="a"), msg("b1", 50_000, conv="b"), msg("a1", 11_000, conv="a"),
-        msg("a3", 20_000, conv="a"),
+        [msg("a2", 12_000, conv="a"), msg("b1", 50_000, conv="b")],
+        [msg("a1", 11_000, conv="a"), msg("a3", 20_000, conv="a")],  # a second upstream batch
     ])
     assert [m.message_id for _, m in out] == ["a1", "a2"]  # a's watermark 18_000
-    out, _ = logic.on_batch([msg("a0", 5_000, conv="a"), msg("b0", 49_000, conv="b")])
+    out, _ = logic.on_batch([[msg("a0", 5_000, conv="a"), msg("b0", 49_000, conv="b")]])
     assert [(m.message_id, m.late) for _, m in out] == [("a0", True)]
     out, _ = logic.on_eof()
     assert sorted((m.conversation_id, m.message_id) for _, m in out) == [
@@ -168,10 +168,10 @@ def test_shard_releases_each_conversation_in_order_and_flags_stragglers() -> Non
 def test_shard_state_survives_a_snapshot_round_trip() -> None:
     clock = FakeClock(0)
     logic = new_shard(clock)
-    logic.on_batch([msg("m1", 10_000)])
+    logic.on_batch([[msg("m1", 10_000)]])
     restored = new_shard(clock, pickle.loads(pickle.dumps(logic.snapshot())))
     assert restored.notify_at() == datetime.fromtimestamp(2, UTC)
-    out, _ = restored.on_batch([msg("m1", 10_000), msg("m2", 20_000)])
+    out, _ = restored.on_batch([[msg("m1", 10_000), msg("m2", 20_000)]])
     assert [(dup, m.message_id) for dup, m in out] == [(True, "m1"), (False, "m1")]
 
 
@@ -273,7 +273,7 @@ def test_state_size_metric_follows_the_logic() -> None:
     before = state_sizes()
     clock = FakeClock(0)
     logic = new_shard(clock)
-    logic.on_batch([msg("m1", 10_000), msg("m2", 10_500), msg("m1", 10_000)])
+    logic.on_batch([[msg("m1", 10_000), msg("m2", 10_500), msg("m1", 10_000)]])
     assert state_sizes()["dedup_keys"] - before["dedup_keys"] == 2
     assert state_sizes()["held_messages"] - before["held_messages"] == 2
     logic.on_eof()
