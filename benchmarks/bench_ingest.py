@@ -26,9 +26,11 @@ import argparse
 import heapq
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+import zlib
 from contextlib import ExitStack
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -151,17 +153,39 @@ def generate(events: int) -> Path:
 SPLIT_PARTS = 8
 
 
+def conversation_of(line: bytes) -> str | None:
+    """The tenant/conversation of an envelope line, as the plain loop reads it; None if
+    the line has none."""
+    try:
+        env = orjson.loads(line)
+        p = env["payload"]
+        if env["source"] == "zalo":
+            a, b = p["sender"]["id"], p["recipient"]["id"]
+            oa, user = (b, a) if p["event_name"].startswith("user_send_") else (a, b)
+            return f"{env.get('tenant')}/zalo:{oa}:{user}"
+        return f"{env.get('tenant')}/{p['conversation_id']}"
+    except Exception:  # noqa: BLE001 - malformed lines go anywhere
+        return None
+
+
 def split_input(path: Path) -> str:
-    """The stream cut into files, round robin: Bytewax hashes file partitions to workers,
-    so several per process keep both processes reading."""
-    folder = path.with_suffix(f".split{SPLIT_PARTS}")
+    """The stream cut into files by conversation, as a producer keyed by conversation
+    fills Kafka partitions: each conversation's events stay in one file, in order.
+    Bytewax hashes file partitions to workers, so several per process keep both
+    processes reading."""
+    folder = path.with_suffix(f".byconv{SPLIT_PARTS}")
     if not folder.exists():
-        folder.mkdir()
-        parts = [folder / f"part-{i}.jsonl" for i in range(SPLIT_PARTS)]
-        with ExitStack() as stack, open(path, encoding="utf-8") as f:
-            outs = [stack.enter_context(open(p, "w", encoding="utf-8")) for p in parts]
+        tmp = folder.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        parts = [tmp / f"part-{i}.jsonl" for i in range(SPLIT_PARTS)]
+        with ExitStack() as stack, open(path, "rb") as f:
+            outs = [stack.enter_context(open(p, "wb")) for p in parts]
             for i, line in enumerate(f):
-                outs[i % SPLIT_PARTS].write(line)
+                conv = conversation_of(line)
+                part = i if conv is None else zlib.crc32(conv.encode())
+                outs[part % SPLIT_PARTS].write(line)
+        tmp.rename(folder)
     return str(folder / "part-*.jsonl")
 
 
