@@ -81,6 +81,13 @@ def bench_flow(pattern: str, pii: bool = False) -> Dataflow:
     return flow
 
 
+def zalo_conversation(payload: dict) -> str:
+    """`zalo:<oa id>:<user id>`, as `operators.parse` names a Zalo conversation."""
+    a, b = payload["sender"]["id"], payload["recipient"]["id"]
+    oa, user = (b, a) if payload["event_name"].startswith("user_send_") else (a, b)
+    return f"zalo:{oa}:{user}"
+
+
 def plain_loop(path: str) -> int:
     """Dedup + reorder in one loop: the floor a dataflow cannot beat."""
     seen: dict[str, dict[str, int]] = {}
@@ -93,9 +100,7 @@ def plain_loop(path: str) -> int:
                 env = orjson.loads(line)
                 p = env["payload"]
                 if env["source"] == "zalo":
-                    a, b = p["sender"]["id"], p["recipient"]["id"]
-                    oa, user = (b, a) if p["event_name"].startswith("user_send_") else (a, b)
-                    conv, mid, key, ts = f"zalo:{oa}:{user}", p["message"]["msg_id"], None, (
+                    conv, mid, key, ts = zalo_conversation(p), p["message"]["msg_id"], None, (
                         p["timestamp"])
                 else:
                     conv, mid = p["conversation_id"], p.get("id") or p["message_id"]
@@ -160,9 +165,7 @@ def conversation_of(line: bytes) -> str | None:
         env = orjson.loads(line)
         p = env["payload"]
         if env["source"] == "zalo":
-            a, b = p["sender"]["id"], p["recipient"]["id"]
-            oa, user = (b, a) if p["event_name"].startswith("user_send_") else (a, b)
-            return f"{env.get('tenant')}/zalo:{oa}:{user}"
+            return f"{env.get('tenant')}/{zalo_conversation(p)}"
         return f"{env.get('tenant')}/{p['conversation_id']}"
     except Exception:  # noqa: BLE001 - malformed lines go anywhere
         return None
