@@ -11,9 +11,9 @@ class DedupMemory:
     """Remembers accepted keys with their event time; forgets them `ttl_ms` later (event time).
 
     A message is a duplicate when its idempotency key or message id was accepted within
-    `ttl_ms` of its own event time. Expiry follows the newest event time seen, so memory
-    holds only keys younger than the TTL, plus those accepted after an older one that has
-    not expired yet (keys expire in the order they were accepted).
+    `ttl_ms` of its own event time. Expiry follows the newest event time seen and takes
+    keys in the order they were accepted, so memory holds the keys younger than the TTL,
+    plus older ones (out of order) accepted after a key that has not expired yet.
     """
 
     ttl_ms: int
