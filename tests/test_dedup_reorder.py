@@ -62,6 +62,18 @@ def test_dedup_memory_is_bounded_by_ttl() -> None:
     assert len(mem) <= 11
 
 
+def test_dedup_decides_by_event_time_even_for_a_key_not_yet_forgotten() -> None:
+    mem = DedupMemory(ttl_ms=1_000)
+    assert mem.admit(10_000, "front")
+    assert mem.admit(9_500, "k")  # out of order: accepted after a younger key
+    assert mem.admit(10_900, "z")  # cutoff 9_900: "front" is not expired, so "k" stays too
+    assert len(mem) == 3
+    assert mem.admit(10_600, "k")  # 1_100 ms after the "k" it remembers: not a duplicate
+    assert not mem.admit(10_700, "k")
+    assert mem.admit(11_100, "w")  # cutoff 10_100: "front" goes, and "k"'s old entry with it
+    assert len(mem) == 3  # k (kept at its newer time), z and w
+
+
 def test_dedup_rejects_non_positive_ttl() -> None:
     with pytest.raises(ValueError):
         DedupMemory(ttl_ms=0)
