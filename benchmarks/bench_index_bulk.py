@@ -65,7 +65,7 @@ def main() -> None:
     flow = Dataflow("bench_index_bulk")
     out = ingest(flow, read_raw(flow, settings), settings)
     write_outputs(out, settings, f"file:{work / 'out'}")
-    index(out.messages, settings)
+    index(out.messages, settings, input_ends=True)
     started = time.perf_counter()
     run_main(flow)
     elapsed = time.perf_counter() - started

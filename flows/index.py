@@ -47,8 +47,25 @@ def writer_for(settings: Settings, model_version: str) -> SegmentWriter:
     return SegmentWriter(connect, model_version, retry_s=settings.index_retry_s)
 
 
-def index(messages: Stream[ChatMessage], settings: Settings) -> Stream[Rejected]:
-    """Segment, embed and upsert; the dead letters of the index come out."""
+FILE_BACKFILL_HOLD_MS = 3_600_000
+"""The backfill hold when the input ends (files) and no hold is set: the end sends every
+open segment, so holding costs no one a wait, and each segment is embedded about once.
+(On Kafka a held segment is not searchable until its hold ends.)"""
+
+
+def backfill_hold_ms(settings: Settings, *, input_ends: bool) -> int:
+    if input_ends and "index_backfill_hold_ms" not in settings.model_fields_set:
+        return FILE_BACKFILL_HOLD_MS
+    return settings.index_backfill_hold_ms
+
+
+def index(
+    messages: Stream[ChatMessage], settings: Settings, *, input_ends: bool = False
+) -> Stream[Rejected]:
+    """Segment, embed and upsert; the dead letters of the index come out.
+
+    `input_ends`: the messages come from files, not from Kafka.
+    """
     embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
     segments = segment_conversations(
         "segment",
@@ -56,7 +73,7 @@ def index(messages: Stream[ChatMessage], settings: Settings) -> Stream[Rejected]
         gap_ms=int(settings.segment_gap_s * 1000),
         max_tokens=min(settings.segment_max_tokens, embedder.max_seq_length),
         coalesce_ms=settings.index_coalesce_ms,
-        backfill_hold_ms=settings.index_backfill_hold_ms,
+        backfill_hold_ms=backfill_hold_ms(settings, input_ends=input_ends),
         count_tokens=embedder.token_counts,
     )
     return index_segments(

@@ -40,7 +40,7 @@ def build(**overrides: Any) -> Dataflow:
     metrics.serve_metrics(settings.metrics_port)
     flow = Dataflow("pipeline")
     out = ingest(flow, read_raw(flow, settings), settings)
-    refused = index(out.messages, settings)
+    refused = index(out.messages, settings, input_ends=settings.source_path is not None)
     rejected = op.merge("all_rejected", out.rejected, refused)
     write_outputs(IngestOut(out.messages, out.feedback, rejected, out.pii_audit),
                   settings, side_sink(settings))

@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     )
     index_backfill_hold_ms: int = Field(
         10_000, ge=0,
-        description="How long the index holds segments of messages received over a minute ago.",
+        description="How long the index holds segments of messages received over a minute "
+        "ago (when unset and the input is files: an hour, as the end sends them all).",
     )
     index_reembed_closed: bool = Field(
         True,

@@ -89,3 +89,12 @@ def test_weaviate_host_port_from_url() -> None:
         "weaviate.internal",
         9999,
     )
+
+
+def test_a_file_input_holds_backfill_segments_until_they_close_unless_told() -> None:
+    from flows.index import FILE_BACKFILL_HOLD_MS, backfill_hold_ms
+
+    default = Settings().index_backfill_hold_ms
+    assert backfill_hold_ms(Settings(), input_ends=False) == default
+    assert backfill_hold_ms(Settings(), input_ends=True) == FILE_BACKFILL_HOLD_MS > default
+    assert backfill_hold_ms(Settings(index_backfill_hold_ms=5), input_ends=True) == 5
