@@ -55,14 +55,46 @@ TTL_MS = 600_000
 LATENESS_MS = 2_000
 
 
-class _Count(StatelessSinkPartition):
+class _Discard(StatelessSinkPartition):
     def write_batch(self, items: list) -> None:
         pass
 
 
 class NullSink(DynamicSink):
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Count:
-        return _Count()
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Discard:
+        return _Discard()
+
+
+LATE_LINE = "late messages:"
+
+
+class _CountLate(StatelessSinkPartition):
+    """Counts the messages and those flagged late; prints both when the flow ends."""
+
+    def __init__(self) -> None:
+        self.messages = self.late = 0
+
+    def write_batch(self, items: list[ChatMessage]) -> None:
+        self.messages += len(items)
+        self.late += sum(m.late for m in items)
+
+    def close(self) -> None:
+        print(LATE_LINE, self.late, self.messages, flush=True)
+
+
+class LateCountSink(DynamicSink):
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _CountLate:
+        return _CountLate()
+
+
+def late_counts(stdout: str) -> dict:
+    """`late` and `messages` summed over the `LATE_LINE`s of one or more processes."""
+    late = messages = 0
+    for line in stdout.splitlines():
+        if line.startswith(LATE_LINE):
+            n_late, n_messages = line.removeprefix(LATE_LINE).split()
+            late, messages = late + int(n_late), messages + int(n_messages)
+    return {"late": late, "messages": messages}
 
 
 def bench_flow(pattern: str, pii: bool = False) -> Dataflow:
@@ -76,7 +108,7 @@ def bench_flow(pattern: str, pii: bool = False) -> Dataflow:
     if pii:
         messages = redact_messages("pii", messages, b"bench").messages
     conv = dedup_and_reorder("dedup_reorder", messages, ttl_ms=TTL_MS, lateness_ms=LATENESS_MS)
-    op.output("out", conv.messages, NullSink())
+    op.output("out", conv.messages, LateCountSink())
     op.output("rejected", split.falses, NullSink())
     return flow
 
@@ -218,7 +250,7 @@ def _child(mode: str, source: str) -> None:
 def measure(mode: str, source: Path | str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", mode, str(source)],
                          check=True, capture_output=True, text=True, cwd=ROOT)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), **late_counts(out.stdout)}
 
 
 def measure_two_processes(pattern: str) -> dict:
@@ -227,13 +259,14 @@ def measure_two_processes(pattern: str) -> dict:
     start = time.perf_counter()
     procs = [
         subprocess.Popen([sys.executable, "-m", "bytewax.run", flow, "-i", str(i), "-a",
-                          addresses], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          addresses], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         stdout=subprocess.PIPE, text=True)
         for i in range(2)
     ]
-    for p in procs:
-        if p.wait() != 0:
-            raise RuntimeError("a benchmark process failed")
-    return {"seconds": time.perf_counter() - start}
+    outputs = [p.communicate()[0] for p in procs]
+    if any(p.returncode != 0 for p in procs):
+        raise RuntimeError("a benchmark process failed")
+    return {"seconds": time.perf_counter() - start, **late_counts("".join(outputs))}
 
 
 def median_run(results: list[dict]) -> dict:
@@ -292,6 +325,10 @@ def main() -> None:
     print()
     print(f"1 process vs plain floor:  {plain / one:.2f}x slower")
     print(f"2 processes vs 1 process:  {two / one:.2f}x")
+    for name in ("one", "two"):
+        counts = median_run(runs[name])
+        print(f"late messages, {name} process(es): {counts['late']:,} of "
+              f"{counts['messages']:,}")
     print(f"Parser.parse alone:        {1e6 / parse:.1f} us an event "
           f"({plain / parse:.2f}x the floor's whole cost)")
     print(f"PII step cost per event:   {(1 / with_pii - 1 / no_pii) * 1e6:.0f} us "
