@@ -41,6 +41,10 @@ INDEX_EMBEDDED_TOKENS = Counter(
     "headwater_index_embedded_tokens_total",
     "Tokens embedded for segment versions (whole texts and new messages).",
 )
+INDEX_REFINES_PENDING = Gauge(
+    "headwater_index_refines_pending",
+    "Closed segments, searchable already, waiting for their whole text to be re-embedded.",
+)
 INDEX_FRESHNESS = Histogram(
     "headwater_index_freshness_seconds",
     "Time from receiving a message to Weaviate acknowledging the segment that holds it.",

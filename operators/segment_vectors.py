@@ -67,6 +67,16 @@ class SegmentVectors:
     def __len__(self) -> int:
         return len(self._known)
 
+    def only_refines(self, seg: Segment) -> bool:
+        """Whether embedding this version changes only how exact a stored vector is.
+
+        True for a final version whose lines are all stored under a running vector: its
+        text is searchable already, and the whole-text embedding can wait for idle time.
+        """
+        known = self._known.get(seg.uuid)
+        return (seg.final and self._reembed_closed and known is not None
+                and not known.whole and known.lines == len(seg.lines))
+
     def embed(self, segments: Sequence[Segment]) -> Embedded:
         """Vectors for one version per segment; nothing is remembered until `stored`."""
         plans: list[tuple[Segment, KnownVector | None, list[str]]] = []

@@ -161,3 +161,19 @@ def test_without_reembedding_closed_segments_a_final_version_keeps_the_running_v
     embedded = vectors.embed([version(4, 2, final=True, number=8)])
     assert fake.calls[-1] == [LINES[2].rendered, LINES[3].rendered]
     assert not np.allclose(embedded.vectors[0], fake.vector(version(4, 0).text))
+
+
+def test_only_a_closed_segment_whose_lines_are_all_stored_under_a_running_vector_refines(
+        fake: FakeEmbedder) -> None:
+    vectors = SegmentVectors(fake, words)
+    assert not vectors.only_refines(version(3, 3, final=True))  # unknown: embedded whole
+    embed_and_store(vectors, version(2, 0))
+    assert not vectors.only_refines(version(2, 2, final=True))  # stored whole already
+    embed_and_store(vectors, version(3, 2))
+    assert not vectors.only_refines(version(3, 3))  # not final
+    assert not vectors.only_refines(version(4, 3, final=True))  # a line not yet stored
+    assert vectors.only_refines(version(3, 3, final=True))
+    keeping = SegmentVectors(fake, words, reembed_closed=False)
+    embed_and_store(keeping, version(2, 0))
+    embed_and_store(keeping, version(3, 2))
+    assert not keeping.only_refines(version(3, 3, final=True))
