@@ -15,7 +15,8 @@ tenants of this run. Every message's `received_at` is the time it was produced.
 - ack latency: the index flow's `headwater_index_freshness_seconds` histogram (received ->
   upsert acknowledged), for every message, scraped from its metrics port;
 - backlog: messages produced minus messages the index has acknowledged, at the end of a
-  phase and 10 s later;
+  phase and 10 s later; beside it the closed segments still waiting for their whole-text
+  re-embedding (`headwater_index_refines_pending`);
 - CPU: seconds of CPU per process (ingest, index, Weaviate, Kafka, this script) per phase;
 - baseline: the same probe loop on objects inserted straight into Weaviate with the
   client (embedding included), the floor of receive -> queryable on this machine.
@@ -40,6 +41,7 @@ import numpy as np
 import orjson
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
+from weaviate.exceptions import WeaviateTenantGetError
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -105,8 +107,12 @@ class Prober:
             time.sleep(POLL_S)
 
     def _tenant_exists(self, col, tenant: str) -> bool:  # noqa: ANN001
-        if tenant not in self.known_tenants and tenant in col.tenants.get():
-            self.known_tenants.add(tenant)
+        if tenant not in self.known_tenants:
+            try:
+                if tenant in col.tenants.get():
+                    self.known_tenants.add(tenant)
+            except WeaviateTenantGetError:  # the index has not created the collection yet
+                pass
         return tenant in self.known_tenants
 
     def take(self) -> list[Probe]:
@@ -285,16 +291,17 @@ def main() -> None:
     print(f"\nbaseline (embed + insert one object, then probe), 10/s: "
           f"p50 {pct(base, 50):.3f} s  p95 {pct(base, 95):.3f} s  p99 {pct(base, 99):.3f} s")
     print("\n| rate msg/s | produced | probes | probe p50 | p95 | p99 | p95 / baseline p95 "
-          "| ack p50 | ack p95 | backlog end | backlog +10 s | tokens / message | CPU s: ingest / "
-          "index / weaviate / kafka / bench |")
+          "| ack p50 | ack p95 | backlog end | backlog +10 s | refinements pending end | +10 s "
+          "| tokens / message | CPU s: ingest / index / weaviate / kafka / bench |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-          "| --- |")
+          "| ---: | ---: | --- |")
     for row in report:
         lat = row["probe"]
         print(f"| {row['rate']:.0f} | {row['produced']} | {len(lat)} | {pct(lat, 50):.3f} | "
               f"{pct(lat, 95):.3f} | {pct(lat, 99):.3f} | {pct(lat, 95) / pct(base, 95):.1f}× | "
               f"{row['ack'][0]:.2f} | {row['ack'][1]:.2f} | {row['backlog_end']:.0f} | "
-              f"{row['backlog_after']:.0f} | {row['tokens_per_message']:.1f} | "
+              f"{row['backlog_after']:.0f} | {row['refines_end']:.0f} | "
+              f"{row['refines_after']:.0f} | {row['tokens_per_message']:.1f} | "
               + " / ".join(f"{row['cpu'][k]:.0f}" for k in
                            ("ingest", "index", "weaviate", "kafka", "bench")) + " |")
     print(f"\nlogs in {work}")
@@ -362,6 +369,8 @@ def run_phases(settings: Settings, rates: list[float], args, tenants: list[str],
             "ack": histogram_quantiles(before, after, "headwater_index_freshness_seconds",
                                        (0.5, 0.95)),
             "backlog_end": backlog_end, "backlog_after": backlog_after,
+            "refines_end": counter(after, "headwater_index_refines_pending"),
+            "refines_after": counter(later, "headwater_index_refines_pending"),
             "cpu": {k: cpu_after[k] - cpu_before[k] for k in all_pids},
             "tokens_per_message": (
                 (counter(later, "headwater_index_embedded_tokens_total")
@@ -373,8 +382,9 @@ def run_phases(settings: Settings, rates: list[float], args, tenants: list[str],
               f"(not found in {PROBE_TIMEOUT_S:.0f} s: {lost}), probe p50/p95/p99 "
               f"{pct(row['probe'], 50):.3f}/{pct(row['probe'], 95):.3f}/"
               f"{pct(row['probe'], 99):.3f} s, backlog {backlog_end:.0f} -> "
-              f"{backlog_after:.0f}, {row['tokens_per_message']:.1f} tokens embedded per "
-              "message", flush=True)
+              f"{backlog_after:.0f}, refinements pending {row['refines_end']:.0f} -> "
+              f"{row['refines_after']:.0f}, {row['tokens_per_message']:.1f} tokens embedded "
+              "per message", flush=True)
         report.append(row)
     prober.stop.set()
     probe_thread.join()
