@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import sys
 import tempfile
 import threading
@@ -118,6 +119,8 @@ def main() -> None:
           f"{embed_only:.1f} | {len(sample) / embed_only:.1f} | – | – |")
     ratio = (len(texts) / elapsed) / (len(sample) / embed_only)
     print(f"ingest + index: {ratio:.2f}× the embed-only baseline's segments/s")
+    print(f"peak RSS of this process: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 Live versions (messages not yet searchable) go first. Re-embedding a closed segment whose
 lines are all stored already only makes its vector exact (`SegmentVectors.only_refines`),
 so those versions wait in the bucket's state and run a few at a time when the live work of
-an activation is done: a closed segment's refinement then delays a live message by at most
-one small run of the embedder, not by every refinement that became due with it. Past
+an activation is done: refinements then delay a live message by at most one small run of
+the embedder per bucket, not by every refinement that became due with it. Past
 `MAX_REFINES_PENDING` per bucket the oldest run at once, so a backlog cannot grow without
 bound; the end of the input runs them all.
 """
