@@ -19,6 +19,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
+from models.embedder import DEFAULT_BATCH_SIZE
 from operators import metrics
 from operators.embed_batch import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT, batch
 from operators.segment import TokenCounter
@@ -27,8 +28,8 @@ from operators.segment_vectors import OPEN_SEGMENTS, Embed, SegmentVectors
 from schemas.message import Rejected
 from schemas.segment import Segment, latest_versions
 
-REFINES_PER_RUN = 8
-"""Refinements embedded per wake-up: one run of the embedder (`DEFAULT_BATCH_SIZE`)."""
+REFINES_PER_RUN = DEFAULT_BATCH_SIZE
+"""Refinements embedded per wake-up: one run of the embedder."""
 
 MAX_REFINES_PENDING = 1_000
 """Refinements a bucket holds before it runs the oldest at once (a few KB each)."""
