@@ -6,7 +6,7 @@ For each signal it generates, per seed, a stream with a known change point (a to
 in user messages, refusal rate 2% -> 10%, toxic rate 0.5% -> 4%, feedback mean
 0.8 -> 0.6, message length shift) and one stationary stream of `--stationary` events.
 Every candidate is the production `MeanShift` / `FeatureDrift` wrapper
-(operators/drift_detectors.py) around a River detector; it reports the mean and worst
+(operators/drift/detectors.py) around a River detector; it reports the mean and worst
 delay in events after the change, misses, alarms before the change, and false alarms
 on the stationary stream. The batch approach of Evidently-style monitoring runs on the
 same streams: every `N` events, a KS test (numeric signals) or PSI (rates) of the last
@@ -34,7 +34,7 @@ from river.drift import ADWIN, PageHinkley
 from river.drift.binary import DDM, HDDMA
 from scipy import stats
 
-from operators.drift_detectors import (
+from operators.drift.detectors import (
     ACCURACY_MIN_SHIFT_SD,
     EMBEDDING_MIN_SHIFT_SD,
     FeatureDrift,
@@ -45,7 +45,7 @@ from operators.drift_detectors import (
     default_feature_detector,
     default_rate_detector,
 )
-from operators.drift_signals import is_refusal, is_toxic, message_features
+from operators.drift.signals import is_refusal, is_toxic, message_features
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = {name: make() for name, make in (
         ("embedding", default_embedding_detector), ("rates", default_rate_detector),
         ("accuracy", default_accuracy_detector), ("data", default_feature_detector))}
-    print("shipped (operators/drift_detectors.py): " + "; ".join(
+    print("shipped (operators/drift/detectors.py): " + "; ".join(
         f"{name} {type(d).__name__}"
         f"{ {k: v for k, v in d._get_params().items() if not hasattr(v, '__len__')} }"
         for name, d in shipped.items()))

@@ -23,10 +23,10 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from models.build.source import SourceSpec, resolve_source  # noqa: E402
 from models.embedder import Embedder, load_embedder  # noqa: E402
 from models.manifest import TOKENIZER_FILE, Manifest  # noqa: E402
 from models.paths import CACHE_DIR, default_model_dir  # noqa: E402
-from models.source import SourceSpec, resolve_source  # noqa: E402
 
 THREADS = 2
 BATCH_SIZES = (1, 8, 32, 128)
@@ -111,7 +111,7 @@ def build_fp32_model(manifest: Manifest, out: Path) -> Path:
     import onnx
     from safetensors.numpy import load_file
 
-    from models.bert_graph import BertConfig, build_bert_graph
+    from models.build.bert_graph import BertConfig, build_bert_graph
 
     source = resolve_source(SourceSpec(manifest.build_inputs["source"]), CACHE_DIR)
     config = BertConfig.from_hf(json.loads((source.directory / "config.json").read_text()))

@@ -50,8 +50,8 @@ from flows.samples.generate import AGENT_LINES, USER_LINES  # noqa: E402
 from flows.settings import Settings  # noqa: E402
 from flows.topics import ensure_topics  # noqa: E402
 from models import load_embedder  # noqa: E402
-from operators.segment_index import ALIAS, ensure_collection  # noqa: E402
-from operators.weaviate_conn import connect_weaviate  # noqa: E402
+from operators.common.weaviate import connect_weaviate  # noqa: E402
+from operators.index.writer import ALIAS, ensure_collection  # noqa: E402
 
 INGEST_METRICS_PORT = 9471
 INDEX_METRICS_PORT = 9472

@@ -36,10 +36,12 @@ from flows.ingest import ingest, read_raw, write_outputs  # noqa: E402
 from flows.samples.generate import TENANTS  # noqa: E402
 from flows.settings import Settings  # noqa: E402
 from models import load_embedder  # noqa: E402
-from operators import metrics  # noqa: E402
-from operators.segment_index import ALIAS  # noqa: E402
-from operators.segment_index import collection_name as pipeline_collection  # noqa: E402
-from operators.weaviate_conn import connect_weaviate  # noqa: E402
+from operators.common.metrics import total  # noqa: E402
+from operators.common.weaviate import connect_weaviate  # noqa: E402
+from operators.index import metrics as index_metrics  # noqa: E402
+from operators.index.writer import ALIAS  # noqa: E402
+from operators.index.writer import collection_name as pipeline_collection  # noqa: E402
+from operators.ingest import metrics as ingest_metrics  # noqa: E402
 
 
 def prefix_file(lines: int, run: str, out: Path) -> list[str]:
@@ -60,9 +62,9 @@ def report_progress(every_s: float, stop: threading.Event) -> None:
     started = time.perf_counter()
     while not stop.wait(every_s):
         print(f"  {time.perf_counter() - started:,.0f} s: lines read "
-              f"{metrics.total(metrics.RECEIVED):,.0f}, messages "
-              f"{metrics.total(metrics.EMITTED, output='messages'):,.0f}, versions upserted "
-              f"{metrics.total(metrics.INDEX_SEGMENTS, outcome='stored'):,.0f}", flush=True)
+              f"{total(ingest_metrics.RECEIVED):,.0f}, messages "
+              f"{total(ingest_metrics.EMITTED, output='messages'):,.0f}, versions upserted "
+              f"{total(index_metrics.SEGMENTS, outcome='stored'):,.0f}", flush=True)
 
 
 def main() -> None:
@@ -105,9 +107,9 @@ def main() -> None:
     client.collections.get(pipeline_collection(embedder.version)).tenants.remove(tenants)
     client.close()
 
-    messages = metrics.total(metrics.EMITTED, output="messages")
-    versions = metrics.total(metrics.INDEX_SEGMENTS, outcome="stored")
-    tokens = metrics.total(metrics.INDEX_EMBEDDED_TOKENS)
+    messages = total(ingest_metrics.EMITTED, output="messages")
+    versions = total(index_metrics.SEGMENTS, outcome="stored")
+    tokens = total(index_metrics.EMBEDDED_TOKENS)
     print(f"lines {args.lines:,}, messages {messages:,.0f}, segments {len(texts):,}, "
           f"versions upserted {versions:,.0f}, tokens embedded per message "
           f"{tokens / messages:.1f}")

@@ -46,10 +46,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flows.samples.generate import StreamGenerator  # noqa: E402
-from operators.conversation import dedup_and_reorder  # noqa: E402
-from operators.file_source import RawFileSource  # noqa: E402
-from operators.parse import Parser  # noqa: E402
-from operators.pii_step import redact_messages  # noqa: E402
+from operators.ingest.dedup_reorder import dedup_and_reorder  # noqa: E402
+from operators.ingest.file_source import RawFileSource  # noqa: E402
+from operators.ingest.parse import Parser  # noqa: E402
+from operators.pii.step import redact_messages  # noqa: E402
 from schemas.message import ChatMessage  # noqa: E402
 from schemas.raw import RawLine  # noqa: E402
 
@@ -120,7 +120,7 @@ def bench_flow(pattern: str, pii: bool = False, bare: bool = False) -> Dataflow:
 
 
 def zalo_conversation(payload: dict) -> str:
-    """`zalo:<oa id>:<user id>`, as `operators.parse` names a Zalo conversation."""
+    """`zalo:<oa id>:<user id>`, as `operators.ingest.parse` names a Zalo conversation."""
     a, b = payload["sender"]["id"], payload["recipient"]["id"]
     oa, user = (b, a) if payload["event_name"].startswith("user_send_") else (a, b)
     return f"zalo:{oa}:{user}"

@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from flows.samples.conversations import ConversationGenerator  # noqa: E402
 from models import load_embedder  # noqa: E402
-from operators.parse import Parser  # noqa: E402
-from operators.segment import SegmentBuilder, SegmentState  # noqa: E402
-from operators.segment_vectors import SegmentVectors  # noqa: E402
+from operators.index.segment import SegmentBuilder, SegmentState  # noqa: E402
+from operators.index.vectors import SegmentVectors  # noqa: E402
+from operators.ingest.parse import Parser  # noqa: E402
 from schemas.message import ChatMessage  # noqa: E402
 from schemas.raw import RawLine  # noqa: E402
 from schemas.segment import Segment  # noqa: E402

@@ -28,9 +28,13 @@ from flows import pipeline
 from flows.query import graphql_query, graphql_search, print_hits, search
 from flows.settings import SAMPLE_DIR, Settings
 from models import load_embedder
-from operators import drift_metrics, metrics, pii
-from operators.segment_index import ALIAS
-from operators.weaviate_conn import connect_weaviate
+from operators.common.metrics import REJECTED, total
+from operators.common.weaviate import connect_weaviate
+from operators.drift import metrics as drift_metrics
+from operators.index import metrics as index_metrics
+from operators.index.writer import ALIAS
+from operators.ingest import metrics as ingest_metrics
+from operators.pii.redact import REDACTIONS
 
 DEMO_SAMPLE = SAMPLE_DIR / "pipeline_sample.jsonl"
 QUESTIONS = (
@@ -73,40 +77,40 @@ def run_with_progress(settings: Settings, console: Console) -> None:
         while not done.wait(0.2):
             _update(progress, read, indexed)
         _update(progress, read, indexed)
-        accepted = metrics.total(metrics.EMITTED, output="messages")
-        progress.update(indexed, total=accepted, completed=metrics.total(metrics.INDEX_MESSAGES))
+        accepted = total(ingest_metrics.EMITTED, output="messages")
+        progress.update(indexed, total=accepted, completed=total(index_metrics.MESSAGES))
     if errors:
         raise errors[0]
 
 
 def _update(progress: Progress, read: int, indexed: int) -> None:
-    progress.update(read, completed=metrics.total(metrics.RECEIVED))
-    progress.update(indexed, completed=metrics.total(metrics.INDEX_MESSAGES))
+    progress.update(read, completed=total(ingest_metrics.RECEIVED))
+    progress.update(indexed, completed=total(index_metrics.MESSAGES))
 
 
 def summary_table(segments_by_tenant: dict[str, int]) -> Table:
     table = Table(title="What happened to the input", show_header=False)
-    accepted = metrics.total(metrics.EMITTED, output="messages")
+    accepted = total(ingest_metrics.EMITTED, output="messages")
     rows: Iterable[tuple[str, float]] = (
-        ("input lines", metrics.total(metrics.RECEIVED)),
+        ("input lines", total(ingest_metrics.RECEIVED)),
         ("accepted messages", accepted),
-        ("duplicates dropped", metrics.total(metrics.DUPLICATES)),
-        ("rejected (dead letters)", metrics.total(metrics.REJECTED)),
-        ("feedback records", metrics.total(metrics.EMITTED, output="feedback")),
-        ("late messages (flagged, kept)", metrics.total(metrics.LATE)),
-        ("PII values redacted", metrics.total(pii.REDACTIONS)),
-        ("segment versions upserted", metrics.total(metrics.INDEX_SEGMENTS, outcome="stored")),
+        ("duplicates dropped", total(ingest_metrics.DUPLICATES)),
+        ("rejected (dead letters)", total(REJECTED)),
+        ("feedback records", total(ingest_metrics.EMITTED, output="feedback")),
+        ("late messages (flagged, kept)", total(ingest_metrics.LATE)),
+        ("PII values redacted", total(REDACTIONS)),
+        ("segment versions upserted", total(index_metrics.SEGMENTS, outcome="stored")),
         ("segments in Weaviate (these tenants)", sum(segments_by_tenant.values())),
-        ("drift alerts", metrics.total(drift_metrics.RETRAIN_EVENTS)
-         + metrics.total(drift_metrics.REINDEX_EVENTS)),
+        ("drift alerts", total(drift_metrics.RETRAIN_EVENTS)
+         + total(drift_metrics.REINDEX_EVENTS)),
     )
     for name, value in rows:
         table.add_row(name, f"{value:,.0f}")
-    tokens = metrics.total(metrics.INDEX_EMBEDDED_TOKENS)
+    tokens = total(index_metrics.EMBEDDED_TOKENS)
     if accepted:
         table.add_row("tokens embedded per message", f"{tokens / accepted:,.1f}")
-    for reason in sorted(_labels(metrics.REJECTED, "reason")):
-        count = metrics.total(metrics.REJECTED, reason=reason)
+    for reason in sorted(_labels(REJECTED, "reason")):
+        count = total(REJECTED, reason=reason)
         table.add_row(f"  rejected: {reason}", f"{count:,.0f}")
     for tenant, count in sorted(segments_by_tenant.items()):
         table.add_row(f"  segments of tenant {tenant}", f"{count:,}")

@@ -28,12 +28,13 @@ from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
 from flows.settings import Settings
-from operators import drift_metrics, metrics
-from operators.drift_alert_sink import AlertKafkaSink
-from operators.drift_detectors import DriftConfig, load_reference_file
-from operators.drift_step import DriftEvent, detect_drift, parse_record
-from operators.embed_batch import embed_batched
-from operators.jsonl_sink import JsonlSink
+from operators.common import metrics
+from operators.common.embed_batch import embed_batched
+from operators.common.jsonl_sink import JsonlSink
+from operators.drift import metrics as drift_metrics
+from operators.drift.alert_sink import AlertKafkaSink
+from operators.drift.detectors import DriftConfig, load_reference_file
+from operators.drift.step import DriftEvent, detect_drift, parse_record
 from schemas.alert import DriftAlert
 from schemas.message import ChatMessage, Feedback
 

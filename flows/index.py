@@ -23,12 +23,12 @@ from bytewax.dataflow import Dataflow, Stream
 
 from flows.settings import Settings
 from models import load_embedder
-from operators import metrics
-from operators.clock import wall_clock_ms
-from operators.index_step import index_segments
-from operators.segment import segment_conversations
-from operators.segment_index import SegmentWriter
-from operators.weaviate_conn import connect_weaviate
+from operators.common import metrics
+from operators.common.clock import wall_clock_ms
+from operators.common.weaviate import connect_weaviate
+from operators.index.segment import segment_conversations
+from operators.index.step import index_segments
+from operators.index.writer import SegmentWriter
 from schemas.message import ChatMessage, Rejected
 
 log = logging.getLogger(__name__)

@@ -21,14 +21,15 @@ from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
 from flows.settings import Settings
-from operators import metrics
-from operators.archive import RawArchiveSink
-from operators.clock import wall_clock_ms
-from operators.conversation import dedup_and_reorder
-from operators.file_source import RawFileSource
-from operators.jsonl_sink import JsonlSink
-from operators.parse import Parsed, Parser
-from operators.pii_step import redact_messages
+from operators.common import metrics as common_metrics
+from operators.common.clock import wall_clock_ms
+from operators.common.jsonl_sink import JsonlSink
+from operators.ingest import metrics
+from operators.ingest.archive import RawArchiveSink
+from operators.ingest.dedup_reorder import dedup_and_reorder
+from operators.ingest.file_source import RawFileSource
+from operators.ingest.parse import Parsed, Parser
+from operators.pii.step import redact_messages
 from schemas.message import ChatMessage, Feedback, Rejected
 from schemas.pii_audit import PiiAudit
 from schemas.raw import RawLine
@@ -70,7 +71,7 @@ def read_raw(flow: Dataflow, settings: Settings) -> Stream[RawLine]:
 
 
 def _source_error(err: object) -> None:
-    metrics.SOURCE_ERRORS.inc()
+    common_metrics.SOURCE_ERRORS.inc()
     log.warning("kafka source error: %s", err)
 
 
@@ -81,7 +82,7 @@ def _source_of(result: Parsed) -> str:
 def _count_received(result: Parsed) -> None:
     metrics.RECEIVED.labels(source=_source_of(result)).inc()
     if isinstance(result, Rejected):
-        metrics.REJECTED.labels(reason=result.reason).inc()
+        common_metrics.REJECTED.labels(reason=result.reason).inc()
 
 
 def ingest(flow: Dataflow, lines: Stream[RawLine], settings: Settings) -> IngestOut:
@@ -155,7 +156,7 @@ def write_outputs(out: IngestOut, settings: Settings, sink: str) -> None:
 def build(**overrides: Any) -> Dataflow:
     """The ingest dataflow, from HEADWATER_* settings with keyword overrides."""
     settings = Settings(**overrides)
-    metrics.serve_metrics(settings.metrics_port)
+    common_metrics.serve_metrics(settings.metrics_port)
     flow = Dataflow("ingest")
     out = ingest(flow, read_raw(flow, settings), settings)
     write_outputs(out, settings, settings.sink or "kafka")

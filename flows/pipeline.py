@@ -22,7 +22,7 @@ from flows.drift import drift, write_alerts
 from flows.index import index
 from flows.ingest import IngestOut, ingest, read_raw, write_outputs
 from flows.settings import Settings
-from operators import metrics
+from operators.common import metrics
 
 DEFAULT_OUT = Path(".cache/pipeline")
 

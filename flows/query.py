@@ -21,8 +21,8 @@ from weaviate.classes.query import HybridFusion, MetadataQuery
 
 from flows.settings import Settings
 from models import Embedder, load_embedder
-from operators.segment_index import ALIAS
-from operators.weaviate_conn import connect_weaviate
+from operators.common.weaviate import connect_weaviate
+from operators.index.writer import ALIAS
 
 RETURNED = ("conversation_id", "segment", "text", "message_ids")
 

@@ -31,9 +31,9 @@ from weaviate.classes.tenants import Tenant
 
 from flows.settings import Settings
 from models import load_embedder
-from operators.parse import Parser
+from operators.common.weaviate import connect_weaviate
+from operators.ingest.parse import Parser
 from operators.pii import redact
-from operators.weaviate_conn import connect_weaviate
 from schemas.message import ChatMessage
 from schemas.raw import RawLine
 

@@ -1,7 +1,7 @@
 """The three payload shapes of DESIGN.md, with the field names their senders use.
 
 Validation here is structural only; turning a payload into a message (ids, timestamps,
-text normalization) happens in `operators.parse`.
+text normalization) happens in `operators.ingest.parse`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ class PiiAudit(BaseModel):
     start: int = Field(ge=0, description="Offset of the value in the text before redaction.")
     end: int = Field(ge=0, description="Offset just past the value in the text before redaction.")
     value_hmac: str = Field(
-        description="Hex HMAC-SHA256 of the value in canonical form (see operators.pii_audit).",
+        description="Hex HMAC-SHA256 of the value in canonical form (see operators.pii.audit).",
         examples=["9f2c…"],
     )
     key_id: str = Field(

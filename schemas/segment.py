@@ -59,7 +59,7 @@ class Segment:
 
     `final` marks the version sent when the segment closes (or its input ended): it gets
     no more messages, so the index can embed its whole text once more (see
-    `operators.segment_vectors`). It may add no lines to the version before it.
+    `operators.index.vectors`). It may add no lines to the version before it.
     """
 
     tenant: str

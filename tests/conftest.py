@@ -58,7 +58,7 @@ def kafka_brokers(settings: Settings) -> str:
 
 @pytest.fixture(scope="session")
 def weaviate_client(settings: Settings) -> Iterator:
-    from operators.weaviate_conn import connect_weaviate
+    from operators.common.weaviate import connect_weaviate
 
     host, port = settings.weaviate_host_port
     _require_port(host, port, "Weaviate")

@@ -22,7 +22,7 @@ from flows.drift import ALERT_TOPIC, drift_config
 from flows.settings import Settings
 from flows.topics import ensure_topics
 from models import load_embedder
-from operators.drift_detectors import TenantDrift
+from operators.drift.detectors import TenantDrift
 from schemas.message import ChatMessage, Feedback
 
 ROOT = Path(__file__).resolve().parents[2]

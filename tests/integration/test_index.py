@@ -33,9 +33,9 @@ from weaviate.exceptions import WeaviateBaseError
 from flows.samples.generate import StreamGenerator
 from flows.topics import ensure_topics
 from models import load_embedder
+from operators.index.segment import SegmentBuilder, SegmentState
+from operators.index.writer import ALIAS, collection_name
 from operators.pii import redact
-from operators.segment import SegmentBuilder, SegmentState
-from operators.segment_index import ALIAS, collection_name
 from schemas.message import ChatMessage
 from schemas.segment import Segment, SegmentLine, latest_versions
 
@@ -340,7 +340,7 @@ def test_sigkill_at_random_points_leaves_each_segment_once_and_whole(
     scans = [0]
 
     def check() -> None:
-        from operators.weaviate_conn import connect_weaviate
+        from operators.common.weaviate import connect_weaviate
 
         with connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port) as client:
             while not checking.is_set():

@@ -8,8 +8,8 @@ import pytest
 from weaviate.exceptions import WeaviateConnectionError
 
 from models import load_embedder
-from operators.segment_index import SegmentWriter
-from operators.weaviate_conn import connect_weaviate
+from operators.common.weaviate import connect_weaviate
+from operators.index.writer import SegmentWriter
 from schemas.segment import Segment, SegmentLine
 
 

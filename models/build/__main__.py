@@ -1,0 +1,5 @@
+import sys
+
+from models.build.command import main
+
+sys.exit(main())

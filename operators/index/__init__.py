@@ -1,0 +1,2 @@
+"""Index steps: cutting conversations into segments, embedding them, and writing them to
+Weaviate."""
