@@ -7,7 +7,7 @@ VENV_STAMP := $(VENV)/.installed
 SERVICES := deploy/local/services.sh
 
 .PHONY: run test venv model services services-down services-status kafka weaviate redis topics \
-        smoke lint bench clean
+        lint bench clean
 
 ## run: set everything up and run the embedded pipeline on the bundled sample
 run: venv model services
@@ -45,12 +45,6 @@ services-down:
 
 services-status:
 	@$(SERVICES) status
-
-## smoke: the Kafka -> Weaviate plumbing check (sample -> smoke.chat -> SmokeChat_<model>)
-smoke: venv model services
-	$(PY) -m bytewax.run "flows.smoke:produce()"
-	$(PY) -m bytewax.run "flows.smoke:index()"
-	$(PY) -m flows.smoke
 
 lint: venv
 	$(PY) -m ruff check .

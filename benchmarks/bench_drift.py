@@ -40,10 +40,8 @@ from operators.drift.detectors import (
     FeatureDrift,
     MeanShift,
     StridedKSWIN,
-    default_accuracy_detector,
-    default_embedding_detector,
     default_feature_detector,
-    default_rate_detector,
+    default_mean_detector,
 )
 from operators.drift.signals import is_refusal, is_toxic, message_features
 
@@ -447,8 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     ), feature_candidates())
 
     shipped = {name: make() for name, make in (
-        ("embedding", default_embedding_detector), ("rates", default_rate_detector),
-        ("accuracy", default_accuracy_detector), ("data", default_feature_detector))}
+        ("embedding, rates, accuracy", default_mean_detector), ("data", default_feature_detector))}
     print("shipped (operators/drift/detectors.py): " + "; ".join(
         f"{name} {type(d).__name__}"
         f"{ {k: v for k, v in d._get_params().items() if not hasattr(v, '__len__')} }"

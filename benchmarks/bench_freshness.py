@@ -216,7 +216,7 @@ def pct(values: list[float], q: float) -> float:
 def baseline(settings: Settings, seconds: float, rate: float) -> list[float]:
     """Embed + insert one object at a time straight into Weaviate; probe like the flows."""
     embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
-    client = connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port)
+    client = connect_weaviate(settings)
     name = ensure_collection(client, embedder.version)
     from weaviate.classes.tenants import Tenant
 
@@ -309,7 +309,7 @@ def main() -> None:
 
 def run_phases(settings: Settings, rates: list[float], args, tenants: list[str],  # noqa: ANN001
                raw_topic: str, pids: dict[str, list[int]]) -> list[dict]:
-    client = connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port)
+    client = connect_weaviate(settings)
     prober = Prober(client, ALIAS)
     probe_thread = threading.Thread(target=prober.run, daemon=True)
     probe_thread.start()

@@ -91,7 +91,7 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     stop.set()
 
-    client = connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port)
+    client = connect_weaviate(settings)
     collection = client.collections.get(ALIAS)
     texts = [
         obj.properties["text"]

@@ -154,9 +154,7 @@ def main() -> int:
     run_with_progress(settings, console)
 
     embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
-    key = settings.weaviate_api_key
-    with connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port,
-                          key.get_secret_value() if key else None) as client:
+    with connect_weaviate(settings) as client:
         collection = client.collections.get(ALIAS)
         segments = {
             name: collection.with_tenant(name).aggregate.over_all(total_count=True).total_count

@@ -18,19 +18,17 @@ the model over user messages only (~1.5 ms each on two cores, batched).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.connectors.files import FileSource
-from bytewax.connectors.kafka import KafkaSourceMessage
-from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
+from flows import topics
+from flows.io import SourceRecord, output_sink, read_records, write_records
 from flows.settings import Settings
 from operators.common import metrics
 from operators.common.embed_batch import embed_batched
-from operators.common.jsonl_sink import JsonlSink
+from operators.common.kafka import value_text
 from operators.drift import metrics as drift_metrics
 from operators.drift.alert_sink import AlertKafkaSink
 from operators.drift.detectors import DriftConfig, load_reference_file
@@ -39,8 +37,6 @@ from schemas.alert import DriftAlert
 from schemas.message import ChatMessage, Feedback
 
 log = logging.getLogger(__name__)
-
-ALERT_TOPIC = "drift.alerts"
 
 
 def drift_config(settings: Settings, model_version: str) -> DriftConfig:
@@ -59,40 +55,23 @@ def drift_config(settings: Settings, model_version: str) -> DriftConfig:
     )
 
 
-def _parsed(raw: bytes | str | None) -> ChatMessage | Feedback | None:
-    record = parse_record(raw)
-    if record is None:
+def _parsed(record: SourceRecord) -> ChatMessage | Feedback | None:
+    parsed = parse_record(record.value)
+    if parsed is None:
         drift_metrics.UNPARSEABLE.inc()
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        log.warning("drift input is neither a message nor feedback: %.200s", text)
-    return record
+        log.warning("drift input from %s is neither a message nor feedback: %.200s",
+                    record.origin, value_text(record.value))
+    return parsed
 
 
 def read_inputs(flow: Dataflow, settings: Settings) -> tuple[Stream[ChatMessage],
                                                              Stream[Feedback]]:
     """Messages and feedback from the drift source (Kafka topics or an ingest output dir)."""
-    scheme, _, rest = settings.drift_source.partition(":")
-    if scheme == "file":
-        directory = Path(rest)
-        lines = [op.input(f"drift_read_{name}", flow, FileSource(directory / f"{name}.jsonl"))
-                 for name in ("messages", "feedback") if (directory / f"{name}.jsonl").exists()]
-        if not lines:
-            raise ValueError(f"no messages.jsonl or feedback.jsonl in {directory}")
-        raw = op.merge("drift_lines", *lines)
-    else:
-        topics = [t.strip() for t in rest.split(",") if t.strip()]
-        kafka = kop.input("drift_read_kafka", flow, brokers=settings.kafka_brokers.split(","),
-                          topics=topics)
-        op.inspect("drift_kafka_errors", kafka.errs,
-                   lambda _step, err: log.warning("kafka source error: %s", err))
-        raw = op.map("drift_kafka_values", kafka.oks, lambda m: _value(m))
-    records = op.filter_map("drift_parse", raw, _parsed)
-    split = op.branch("drift_is_message", records, lambda r: isinstance(r, ChatMessage))
+    records = read_records("drift_read", flow, settings, settings.drift_source,
+                           (topics.MESSAGES, topics.FEEDBACK))
+    parsed = op.filter_map("drift_parse", records, _parsed)
+    split = op.branch("drift_is_message", parsed, lambda r: isinstance(r, ChatMessage))
     return split.trues, split.falses
-
-
-def _value(msg: KafkaSourceMessage) -> bytes | str | None:
-    return msg.value
 
 
 def drift(
@@ -127,22 +106,18 @@ def drift(
 
 
 def write_alerts(alerts: Stream[DriftAlert], settings: Settings, default_sink: str) -> None:
-    """Alerts to Kafka (`drift.alerts`, key tenant) or to `<dir>/alerts.jsonl`."""
-    sink = settings.drift_sink
-    if sink is None:
-        shared = settings.sink
-        sink = shared if shared == "kafka" or (shared or "").startswith("file:") \
-            else default_sink
-    if sink.startswith("file:"):
-        path = Path(sink.removeprefix("file:")) / "alerts.jsonl"
-        keyed = op.map("drift_alerts_json", alerts, lambda a: (a.key, a.to_json()))
-        op.output("drift_write_alerts", keyed, JsonlSink(path))
-        return
+    """Alerts to Kafka (`drift.alerts`, key tenant) or to `<dir>/alerts.jsonl`.
+
+    On Kafka the sink reads back what it wrote since its last snapshot, so a replay does
+    not publish an alert twice (`AlertKafkaSink`).
+    """
+    sink = output_sink(settings.drift_sink, settings.sink, default=default_sink)
     if sink != "kafka":
-        raise ValueError(f"drift alerts go to kafka or file:<dir>, not {sink!r}")
+        write_records("drift_write_alerts", alerts, settings, sink, topics.ALERTS)
+        return
     keyed_alerts = op.key_on("drift_alerts_key", alerts, lambda a: a.key)
-    op.output("drift_write_alerts", keyed_alerts, AlertKafkaSink(settings.kafka_brokers,
-                                                                 ALERT_TOPIC))
+    op.output("drift_write_alerts", keyed_alerts,
+              AlertKafkaSink(settings.kafka_brokers, topics.ALERTS.name))
 
 
 def build(**overrides: Any) -> Dataflow:

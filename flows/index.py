@@ -12,51 +12,44 @@ the input topic that are not messages, go to `chat.rejected`.
 
 from __future__ import annotations
 
-import logging
+import functools
 from datetime import timedelta
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
-from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
-from flows.settings import Settings
+from flows import topics
+from flows.io import SourceRecord, read_records, write_records
+from flows.settings import Settings, file_path
 from models import load_embedder
 from operators.common import metrics
 from operators.common.clock import wall_clock_ms
+from operators.common.kafka import value_text
 from operators.common.weaviate import connect_weaviate
 from operators.index.segment import segment_conversations
 from operators.index.step import index_segments
 from operators.index.writer import SegmentWriter
 from schemas.message import ChatMessage, Rejected
 
-log = logging.getLogger(__name__)
-
-MESSAGES_TOPIC = "chat.messages"
-REJECTED_TOPIC = "chat.rejected"
-
 
 def writer_for(settings: Settings, model_version: str) -> SegmentWriter:
-    key = settings.weaviate_api_key
-
-    def connect():  # noqa: ANN202
-        return connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port,
-                                key.get_secret_value() if key else None)
-
+    connect = functools.partial(connect_weaviate, settings)
     return SegmentWriter(connect, model_version, retry_s=settings.index_retry_s)
 
 
+KAFKA_BACKFILL_HOLD_MS = 10_000
+"""The backfill hold on Kafka when none is set: a held segment is not searchable until
+its hold ends, so it stays short."""
 FILE_BACKFILL_HOLD_MS = 3_600_000
-"""The backfill hold when the input ends (files) and no hold is set: the end sends every
-open segment, so holding costs no one a wait, and each segment is embedded about once.
-(On Kafka a held segment is not searchable until its hold ends.)"""
+"""The backfill hold when the input ends (files) and none is set: the end sends every
+open segment, so holding costs no one a wait, and each segment is embedded about once."""
 
 
 def backfill_hold_ms(settings: Settings, *, input_ends: bool) -> int:
-    if input_ends and "index_backfill_hold_ms" not in settings.model_fields_set:
-        return FILE_BACKFILL_HOLD_MS
-    return settings.index_backfill_hold_ms
+    if settings.index_backfill_hold_ms is not None:
+        return settings.index_backfill_hold_ms
+    return FILE_BACKFILL_HOLD_MS if input_ends else KAFKA_BACKFILL_HOLD_MS
 
 
 def index(
@@ -85,37 +78,21 @@ def index(
 
 def read_messages(flow: Dataflow, settings: Settings) -> tuple[Stream[ChatMessage],
                                                                Stream[Rejected]]:
-    """Messages from `chat.messages` (or the `kafka:` topics of the source setting)."""
-    topics = settings.source_topics or [MESSAGES_TOPIC]
-    kafka = kop.input("read_kafka", flow, brokers=settings.kafka_brokers.split(","),
-                      topics=topics, starting_offset=settings.kafka_start_offset)
-    op.inspect("kafka_errors", kafka.errs, lambda _step, err: _source_error(err))
-    parsed = op.map("parse", kafka.oks, _parse)
+    """Messages from the index source (`chat.messages`, or an ingest output dir)."""
+    records = read_records("read", flow, settings, settings.index_source, (topics.MESSAGES,))
+    parsed = op.map("parse", records, _parse)
     split = op.branch("is_message", parsed, lambda r: isinstance(r, ChatMessage))
     return split.trues, split.falses
 
 
-def _source_error(err: object) -> None:
-    metrics.SOURCE_ERRORS.inc()
-    log.warning("kafka source error: %s", err)
-
-
-def _parse(msg: KafkaSourceMessage) -> ChatMessage | Rejected:
-    raw = msg.value or b""
+def _parse(record: SourceRecord) -> ChatMessage | Rejected:
     try:
-        return ChatMessage.from_json(raw)
+        return topics.MESSAGES.decode(record.value or b"")
     except (ValueError, KeyError, TypeError) as exc:
         metrics.REJECTED.labels(reason="invalid_schema").inc()
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return Rejected(reason="invalid_schema", errors=(str(exc)[:2000],),
-                        source=f"kafka:{msg.topic}", received_at=wall_clock_ms(), raw=text)
-
-
-def write_rejected(rejected: Stream[Rejected], settings: Settings) -> None:
-    kafka_msgs = op.map("rejected_kafka", rejected,
-                        lambda r: KafkaSinkMessage(key=r.key.encode(), value=r.to_json()))
-    kop.output("write_rejected", kafka_msgs, brokers=settings.kafka_brokers.split(","),
-               topic=REJECTED_TOPIC)
+                        source=record.origin, received_at=wall_clock_ms(),
+                        raw=value_text(record.value))
 
 
 def build(**overrides: Any) -> Dataflow:
@@ -124,8 +101,9 @@ def build(**overrides: Any) -> Dataflow:
     metrics.serve_metrics(settings.metrics_port)
     flow = Dataflow("index")
     messages, not_messages = read_messages(flow, settings)
-    refused = index(messages, settings)
-    write_rejected(op.merge("all_rejected", not_messages, refused), settings)
+    refused = index(messages, settings, input_ends=file_path(settings.index_source) is not None)
+    rejected = op.merge("all_rejected", not_messages, refused)
+    write_records("write_rejected", rejected, settings, "kafka", topics.REJECTED)
     return flow
 
 

@@ -16,14 +16,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
-from bytewax.connectors.kafka import operators as kop
+from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 
+from flows import topics
+from flows.io import kafka_input, output_sink, write_records
 from flows.settings import Settings
 from operators.common import metrics as common_metrics
 from operators.common.clock import wall_clock_ms
-from operators.common.jsonl_sink import JsonlSink
+from operators.common.kafka import value_text
 from operators.ingest import metrics
 from operators.ingest.archive import RawArchiveSink
 from operators.ingest.dedup_reorder import dedup_and_reorder
@@ -36,11 +37,11 @@ from schemas.raw import RawLine
 
 log = logging.getLogger(__name__)
 
-OUTPUT_TOPICS = {
-    "messages": "chat.messages",
-    "feedback": "chat.feedback",
-    "rejected": "chat.rejected",
-    "pii_audit": "pii.audit",
+OUTPUT_TOPICS: dict[str, topics.RecordTopic[Any]] = {
+    "messages": topics.MESSAGES,
+    "feedback": topics.FEEDBACK,
+    "rejected": topics.REJECTED,
+    "pii_audit": topics.PII_AUDIT,
 }
 
 
@@ -56,23 +57,13 @@ def read_raw(flow: Dataflow, settings: Settings) -> Stream[RawLine]:
     """Raw lines from the configured files or Kafka topics."""
     if settings.source_path is not None:
         return op.input("read_files", flow, RawFileSource(settings.source_path))
-    kafka = kop.input(
-        "read_kafka", flow, brokers=settings.kafka_brokers.split(","),
-        topics=settings.source_topics, starting_offset=settings.kafka_start_offset,
-    )
-    op.inspect("kafka_errors", kafka.errs, lambda _step, err: _source_error(err))
+    kafka = kafka_input("read_kafka", flow, settings, settings.source_topics)
 
-    def to_raw(msg: KafkaSourceMessage) -> RawLine:
-        value = msg.value or b""
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-        return RawLine(text, wall_clock_ms(), f"kafka:{msg.topic}/{msg.partition}/{msg.offset}")
+    def to_raw(msg: KafkaSourceMessage[bytes | None, bytes | None]) -> RawLine:
+        origin = f"kafka:{msg.topic}/{msg.partition}/{msg.offset}"
+        return RawLine(value_text(msg.value), wall_clock_ms(), origin)
 
-    return op.map("kafka_to_raw", kafka.oks, to_raw)
-
-
-def _source_error(err: object) -> None:
-    common_metrics.SOURCE_ERRORS.inc()
-    log.warning("kafka source error: %s", err)
+    return op.map("kafka_to_raw", kafka, to_raw)
 
 
 def _source_of(result: Parsed) -> str:
@@ -128,7 +119,7 @@ def _observe_emit(kind: str, record: Any) -> None:
 
 def write_outputs(out: IngestOut, settings: Settings, sink: str) -> None:
     """Messages, feedback and dead letters to Kafka topics (`kafka`) or JSONL (`file:<dir>`)."""
-    streams = {
+    streams: dict[str, Stream[Any]] = {
         "messages": out.messages,
         "feedback": out.feedback,
         "rejected": out.rejected,
@@ -136,21 +127,7 @@ def write_outputs(out: IngestOut, settings: Settings, sink: str) -> None:
     }
     for kind, stream in streams.items():
         op.inspect(f"count_{kind}", stream, lambda _step, rec, kind=kind: _observe_emit(kind, rec))
-    if sink.startswith("file:"):
-        directory = Path(sink.removeprefix("file:"))
-        for kind, stream in streams.items():
-            keyed = op.map(f"{kind}_json", stream, lambda r: (r.key, r.to_json()))
-            op.output(f"write_{kind}", keyed, JsonlSink(directory / f"{kind}.jsonl"))
-        return
-    if sink != "kafka":
-        raise ValueError(f"the ingest flow writes to kafka or file:<dir>, not {sink!r}")
-    for kind, stream in streams.items():
-        kafka_msgs = op.map(
-            f"{kind}_kafka", stream,
-            lambda r: KafkaSinkMessage(key=r.key.encode(), value=r.to_json()),
-        )
-        kop.output(f"write_{kind}", kafka_msgs, brokers=settings.kafka_brokers.split(","),
-                   topic=OUTPUT_TOPICS[kind])
+        write_records(f"write_{kind}", stream, settings, sink, OUTPUT_TOPICS[kind])
 
 
 def build(**overrides: Any) -> Dataflow:
@@ -159,7 +136,9 @@ def build(**overrides: Any) -> Dataflow:
     common_metrics.serve_metrics(settings.metrics_port)
     flow = Dataflow("ingest")
     out = ingest(flow, read_raw(flow, settings), settings)
-    write_outputs(out, settings, settings.sink or "kafka")
+    if settings.sink == "weaviate":
+        raise ValueError("the ingest flow writes to kafka or file:<dir>, not 'weaviate'")
+    write_outputs(out, settings, output_sink(settings.sink, default="kafka"))
     return flow
 
 

@@ -21,6 +21,7 @@ from bytewax.dataflow import Dataflow
 from flows.drift import drift, write_alerts
 from flows.index import index
 from flows.ingest import IngestOut, ingest, read_raw, write_outputs
+from flows.io import output_sink
 from flows.settings import Settings
 from operators.common import metrics
 
@@ -29,9 +30,7 @@ DEFAULT_OUT = Path(".cache/pipeline")
 
 def side_sink(settings: Settings) -> str:
     """Where the outputs other than Weaviate go."""
-    if settings.sink in (None, "weaviate"):
-        return f"file:{DEFAULT_OUT}"
-    return settings.sink
+    return output_sink(settings.sink, default=f"file:{DEFAULT_OUT}")
 
 
 def build(**overrides: Any) -> Dataflow:

@@ -21,7 +21,7 @@ from weaviate.classes.query import HybridFusion, MetadataQuery
 
 from flows.settings import Settings
 from models import Embedder, load_embedder
-from operators.common.weaviate import connect_weaviate
+from operators.common.weaviate import api_key_headers, connect_weaviate
 from operators.index.writer import ALIAS
 
 RETURNED = ("conversation_id", "segment", "text", "message_ids")
@@ -70,11 +70,8 @@ def graphql_search(
 ) -> list[Hit]:
     """`search`, sent as GraphQL over HTTP."""
     vector = embedder.embed([question])[0].tolist()
-    headers = {}
-    if settings.weaviate_api_key is not None:
-        headers["Authorization"] = f"Bearer {settings.weaviate_api_key.get_secret_value()}"
     resp = httpx.post(
-        f"{settings.weaviate_url}/v1/graphql", headers=headers, timeout=30,
+        f"{settings.weaviate_url}/v1/graphql", headers=api_key_headers(settings), timeout=30,
         json={"query": graphql_query(tenant, question, vector, limit=limit, alpha=alpha)},
     )
     resp.raise_for_status()
@@ -115,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         hits = graphql_search(settings, embedder, args.tenant, args.question,
                               limit=args.limit, alpha=args.alpha)
     else:
-        key = settings.weaviate_api_key
-        with connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port,
-                              key.get_secret_value() if key else None) as client:
+        with connect_weaviate(settings) as client:
             hits = search(client, embedder, args.tenant, args.question,
                           limit=args.limit, alpha=args.alpha)
     print_hits(hits)

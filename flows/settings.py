@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "samples"
@@ -30,6 +30,18 @@ def _named_or_file_dir(name: str, names: tuple[str, ...], value: str | None) -> 
         return value
     allowed = ", ".join(f"'{n}'" for n in names)
     raise ValueError(f"{name} must be {allowed} or 'file:<dir>', got {value!r}")
+
+
+def kafka_topics(location: str) -> list[str]:
+    """The topics of a `kafka:<topic>[,<topic>...]` setting; empty for a `file:` one."""
+    scheme, _, rest = location.partition(":")
+    return [t.strip() for t in rest.split(",") if t.strip()] if scheme == "kafka" else []
+
+
+def file_path(location: str) -> str | None:
+    """The path (or glob, or directory) of a `file:` setting; None for a `kafka:` one."""
+    scheme, _, rest = location.partition(":")
+    return rest if scheme == "file" else None
 
 
 class Settings(BaseSettings):
@@ -75,10 +87,16 @@ class Settings(BaseSettings):
     index_coalesce_ms: int = Field(
         200, ge=0, description="How long the index waits to gather a burst before embedding."
     )
-    index_backfill_hold_ms: int = Field(
-        10_000, ge=0,
+    index_source: str = Field(
+        "kafka:chat.messages",
+        description="Input of the index flow: `kafka:<topic>[,<topic>...]` carrying "
+        "chat.messages JSON, or `file:<dir>` with an ingest file sink's messages.jsonl.",
+    )
+    index_backfill_hold_ms: int | None = Field(
+        None, ge=0,
         description="How long the index holds segments of messages received over a minute "
-        "ago (when unset and the input is files: an hour, as the end sends them all).",
+        "ago; unset: 10 s when the input is Kafka, an hour when it is files (the end of the "
+        "input sends them all).",
     )
     index_reembed_closed: bool = Field(
         True,
@@ -150,10 +168,10 @@ class Settings(BaseSettings):
     def _sink_scheme(cls, value: str | None) -> str | None:
         return _named_or_file_dir("sink", ("weaviate", "kafka"), value)
 
-    @field_validator("drift_source")
+    @field_validator("index_source", "drift_source")
     @classmethod
-    def _drift_source_scheme(cls, value: str) -> str:
-        return _file_or_kafka("drift_source", "<dir>", value)
+    def _file_dir_or_kafka(cls, value: str, info: ValidationInfo) -> str:
+        return _file_or_kafka(str(info.field_name), "<dir>", value)
 
     @field_validator("drift_sink")
     @classmethod
@@ -186,14 +204,12 @@ class Settings(BaseSettings):
     @property
     def source_topics(self) -> list[str]:
         """Topics of a `kafka:` source; empty for a file source."""
-        scheme, _, rest = self.source.partition(":")
-        return [t.strip() for t in rest.split(",") if t.strip()] if scheme == "kafka" else []
+        return kafka_topics(self.source)
 
     @property
     def source_path(self) -> str | None:
         """Path or glob of a `file:` source; None for a Kafka source."""
-        scheme, _, rest = self.source.partition(":")
-        return rest if scheme == "file" else None
+        return file_path(self.source)
 
     @property
     def weaviate_host_port(self) -> tuple[str, int]:

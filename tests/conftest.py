@@ -62,10 +62,7 @@ def weaviate_client(settings: Settings) -> Iterator:
 
     host, port = settings.weaviate_host_port
     _require_port(host, port, "Weaviate")
-    key = settings.weaviate_api_key
-    client = connect_weaviate(
-        settings.weaviate_url, settings.weaviate_grpc_port, key.get_secret_value() if key else None
-    )
+    client = connect_weaviate(settings)
     yield client
     client.close()
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import orjson
 
 from flows.samples.generate import Expected
+from operators.common.text import fold_diacritics
 
 START_MS = 1_714_496_400_000  # 2024-05-01T00:00:00+07:00
 DAYS = 2
@@ -1301,7 +1301,7 @@ class ConversationGenerator:
         r = self.rand
         surname, middle, given = r.choice(SURNAMES), r.choice(MIDDLES), r.choice(GIVEN)
         name = f"{surname} {middle} {given}"
-        ascii_name = _strip_marks(name)
+        ascii_name = fold_diacritics(name)
         if language == "en":
             name = r.choice(WESTERN) if r.random() < 0.3 else ascii_name
         national = r.choice(MOBILE_PREFIXES) + f"{r.randint(0, 9_999_999):07d}"
@@ -1312,7 +1312,7 @@ class ConversationGenerator:
             f"+84 {national}",
             f"+84 {national[:2]} {national[2:5]} {national[5:]}",
         ))
-        handle = _strip_marks(f"{given}.{surname}").lower() + str(r.randint(80, 2005))
+        handle = fold_diacritics(f"{given}.{surname}").lower() + str(r.randint(80, 2005))
         birth = r.randint(1970, 2005)
         gender = r.randint(0, 1) + (0 if birth < 2000 else 2)
         cccd = f"{r.choice(CCCD_PROVINCES)}{gender}{birth % 100:02d}{r.randint(0, 999_999):06d}"
@@ -1689,11 +1689,6 @@ def _join(prefix: str, text: str) -> str:
 
 def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def _strip_marks(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def main() -> None:

@@ -294,15 +294,8 @@ class FeatureDrift:
 
 
 # The detectors benchmarks/bench_drift.py chose; its README section has the numbers.
-def default_embedding_detector() -> base.DriftDetector:
-    return ADWIN(delta=0.01, clock=8)
-
-
-def default_rate_detector() -> base.DriftDetector:
-    return ADWIN(delta=0.01, clock=8)
-
-
-def default_accuracy_detector() -> base.DriftDetector:
+def default_mean_detector() -> base.DriftDetector:
+    """The detector of every mean-shift signal: embedding distance, rates, accuracy."""
     return ADWIN(delta=0.01, clock=8)
 
 
@@ -425,13 +418,13 @@ class TenantDrift:
         self.embedding: MeanShift | None = None
         if config.reference is not None:
             self._use_reference(config.reference)
-        self.refusal = MeanShift(default_rate_detector(), direction="up", window_size=w,
+        self.refusal = MeanShift(default_mean_detector(), direction="up", window_size=w,
                                  reference_size=config.reference_size,
                                  level=config.refusal_threshold)
-        self.toxicity = MeanShift(default_rate_detector(), direction="up", window_size=w,
+        self.toxicity = MeanShift(default_mean_detector(), direction="up", window_size=w,
                                   reference_size=config.reference_size,
                                   level=config.toxicity_threshold)
-        self.accuracy = MeanShift(default_accuracy_detector(), direction="down", window_size=w,
+        self.accuracy = MeanShift(default_mean_detector(), direction="down", window_size=w,
                                   reference_size=min(config.reference_size, 200),
                                   min_shift_sd=ACCURACY_MIN_SHIFT_SD)
         self.data = FeatureDrift(["log_length", "marked_ratio"], window_size=w)
@@ -564,7 +557,7 @@ class TenantDrift:
     def _use_reference(self, reference: EmbeddingReference) -> None:
         self.reference = reference
         self.embedding = MeanShift(
-            default_embedding_detector(), direction="up",
+            default_mean_detector(), direction="up",
             window_size=self.config.window_size,
             reference_size=min(self.config.reference_size, 200),
             min_shift_sd=EMBEDDING_MIN_SHIFT_SD, reference=reference.distance,

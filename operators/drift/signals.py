@@ -25,6 +25,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from operators.common.text import fold_diacritics
+
 _PRONOUN = r"(?:toi|em|minh|chung toi|ben (?:em|minh|toi)|shop|bot|tro ly)"
 _CANNOT = r"(?:khong the|ko the|k the|chua the|khong duoc phep|khong co quyen)"
 _HELP = (
@@ -93,10 +95,7 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 def fold(text: str) -> str:
     """Lowercase, tone marks and diacritics removed, đ -> d, apostrophes and spaces plain."""
-    lowered = text.lower().replace("đ", "d").translate(_APOSTROPHES)
-    decomposed = unicodedata.normalize("NFD", lowered)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _SPACES.sub(" ", stripped)
+    return _SPACES.sub(" ", fold_diacritics(text.lower().translate(_APOSTROPHES)))
 
 
 def is_refusal(text: str) -> bool:

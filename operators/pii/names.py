@@ -22,12 +22,8 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+from operators.common.text import fold_diacritics
 from operators.pii.recognizers import RANK_PERSON, Candidate, word_list
-
-
-def strip_diacritics(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _vietnamese_letters() -> tuple[str, str]:
@@ -90,7 +86,7 @@ _STOPWORDS = frozenset(
     )
 )
 _NOT_NAME_PHRASES = frozenset(
-    strip_diacritics(p).lower()
+    fold_diacritics(p).lower()
     for p in (
         "Hà Nội",
         "Hà Giang",
@@ -168,8 +164,8 @@ _SURNAME_FORMS = frozenset(
     for form in (
         surname,
         surname.upper(),
-        strip_diacritics(surname),
-        strip_diacritics(surname).upper(),
+        fold_diacritics(surname),
+        fold_diacritics(surname).upper(),
     )
 )
 _AMBIGUOUS_FORMS = frozenset(
@@ -178,12 +174,12 @@ _AMBIGUOUS_FORMS = frozenset(
     for form in (
         surname,
         surname.upper(),
-        strip_diacritics(surname),
-        strip_diacritics(surname).upper(),
+        fold_diacritics(surname),
+        fold_diacritics(surname).upper(),
     )
 ) - {"Lê", "LÊ", "Vũ", "VŨ", "Võ", "VÕ", "Đỗ", "ĐỖ", "Hồ", "HỒ", "Lý", "LÝ", "Đào", "ĐÀO"}
 _MIDDLE_FORMS = frozenset(word.lower() for word in _MIDDLE_AND_GIVEN)
-_MIDDLE_FORMS_UNACCENTED = frozenset(strip_diacritics(word).lower() for word in _MIDDLE_AND_GIVEN)
+_MIDDLE_FORMS_UNACCENTED = frozenset(fold_diacritics(word).lower() for word in _MIDDLE_AND_GIVEN)
 _GIVEN_NAME_FORMS = _MIDDLE_FORMS | {"my", "mỹ", "long", "nam", "quân", "khoa", "đạt"}
 _STOP_FORMS = frozenset(word.lower() for word in _STOPWORDS) | frozenset(
     word_list("oi da vang khach quy cam chao xin ban toi shop ad admin nhe nha kh")
@@ -288,7 +284,7 @@ def _after_cues(text: str) -> Iterator[Candidate]:
             words = _lowercase_name(text, cue.end())
         if not words or _looks_like_acronym(text, words):
             continue
-        head = strip_diacritics(text[words[0][0] : words[min(1, len(words) - 1)][1]]).lower()
+        head = fold_diacritics(text[words[0][0] : words[min(1, len(words) - 1)][1]]).lower()
         if head in _NOT_NAME_PHRASES:
             continue
         yield Candidate("person", words[0][0], words[-1][1], RANK_PERSON)
@@ -339,7 +335,7 @@ def _surname_led(text: str) -> Iterator[Candidate]:
             continue
         if surname.isupper() != text[rest[0][0] : rest[0][1]].isupper():
             continue
-        head = strip_diacritics(text[match.start() : rest[0][1]]).lower()
+        head = fold_diacritics(text[match.start() : rest[0][1]]).lower()
         if head in _NOT_NAME_PHRASES:
             continue
         if _NOT_PERSON_BEFORE.search(text, max(0, match.start() - 24), match.start()):

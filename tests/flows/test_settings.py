@@ -1,5 +1,7 @@
+from pathlib import Path
+
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from flows.settings import DEFAULT_SOURCE, Settings
 
@@ -13,25 +15,64 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def test_defaults_match_the_design() -> None:
+EXPECTED_DEFAULTS = {
+    "source": DEFAULT_SOURCE,
+    "sink": None,
+    "allowed_lateness_s": 2.0,
+    "dedup_ttl_s": 86_400.0,
+    "max_clock_skew_s": 300.0,
+    "default_tz": "Asia/Ho_Chi_Minh",
+    "archive_dir": Path(".cache/archive"),
+    "max_line_bytes": 262_144,
+    "pii_hmac_key": "headwater-local-only",
+    "metrics_port": 9464,
+    "embedding_model_dir": None,
+    "embedding_threads": 2,
+    "segment_gap_s": 1800.0,
+    "segment_max_tokens": 128,
+    "index_coalesce_ms": 200,
+    "index_source": "kafka:chat.messages",
+    "index_backfill_hold_ms": None,
+    "index_reembed_closed": True,
+    "index_retry_s": 60.0,
+    "drift_source": "kafka:chat.messages,chat.feedback",
+    "drift_sink": None,
+    "drift_cooldown_s": 3600.0,
+    "drift_reference_size": 500,
+    "drift_reference_file": None,
+    "drift_window_size": 200,
+    "drift_refusal_threshold": 0.05,
+    "drift_toxicity_threshold": 0.02,
+    "kafka_brokers": "127.0.0.1:9092",
+    "kafka_partitions": 4,
+    "kafka_start": "beginning",
+    "weaviate_url": "http://127.0.0.1:8080",
+    "weaviate_grpc_port": 50051,
+    "weaviate_api_key": None,
+    "redis_url": "redis://127.0.0.1:6379/0",
+}
+
+
+def test_every_default_is_the_documented_one() -> None:
     s = Settings()
-    assert s.source == DEFAULT_SOURCE
+    values = {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for name, value in s.model_dump().items()
+    }
+    assert values == EXPECTED_DEFAULTS
     assert s.source_path is not None and s.source_path.endswith("chat_sample.jsonl")
-    assert s.sink is None
-    assert s.allowed_lateness_s == 2
-    assert s.dedup_ttl_s == 86_400
-    assert s.max_clock_skew_s == 300
-    assert s.default_tz == "Asia/Ho_Chi_Minh"
-    assert s.kafka_brokers == "127.0.0.1:9092"
-    assert s.weaviate_url == "http://127.0.0.1:8080"
-    assert s.weaviate_grpc_port == 50051
-    assert s.redis_url == "redis://127.0.0.1:6379/0"
-    assert s.embedding_model_dir is None and s.embedding_threads == 2
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [
+        name for name in Settings.model_fields
+        if f"`HEADWATER_{name.upper()}`" not in readme
+    ]
+    assert missing == []
 
 
 def test_bundled_sample_exists() -> None:
-    from pathlib import Path
-
     assert Path(Settings().source_path).is_file()
 
 
@@ -58,6 +99,8 @@ def test_reads_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("HEADWATER_SOURCE", "file:"),
         ("HEADWATER_SINK", "elastic"),
         ("HEADWATER_SINK", "file:"),
+        ("HEADWATER_INDEX_SOURCE", "chat.messages"),
+        ("HEADWATER_DRIFT_SOURCE", "kafka:"),
         ("HEADWATER_DEFAULT_TZ", "Mars/Olympus_Mons"),
         ("HEADWATER_DEDUP_TTL_S", "0"),
         ("HEADWATER_ALLOWED_LATENESS_S", "-1"),
@@ -91,10 +134,12 @@ def test_weaviate_host_port_from_url() -> None:
     )
 
 
-def test_a_file_input_holds_backfill_segments_until_they_close_unless_told() -> None:
-    from flows.index import FILE_BACKFILL_HOLD_MS, backfill_hold_ms
+def test_the_backfill_hold_follows_the_input_unless_set() -> None:
+    from flows.index import FILE_BACKFILL_HOLD_MS, KAFKA_BACKFILL_HOLD_MS, backfill_hold_ms
 
-    default = Settings().index_backfill_hold_ms
-    assert backfill_hold_ms(Settings(), input_ends=False) == default
-    assert backfill_hold_ms(Settings(), input_ends=True) == FILE_BACKFILL_HOLD_MS > default
-    assert backfill_hold_ms(Settings(index_backfill_hold_ms=5), input_ends=True) == 5
+    assert backfill_hold_ms(Settings(), input_ends=False) == KAFKA_BACKFILL_HOLD_MS
+    assert backfill_hold_ms(Settings(), input_ends=True) == FILE_BACKFILL_HOLD_MS
+    for hold in (5, KAFKA_BACKFILL_HOLD_MS):
+        for input_ends in (False, True):
+            assert backfill_hold_ms(Settings(index_backfill_hold_ms=hold),
+                                    input_ends=input_ends) == hold

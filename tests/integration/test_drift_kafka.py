@@ -18,7 +18,8 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.bench_drift import BOT_NORMAL, BOT_REFUSAL, TOPIC_A, TOPIC_B, fill
-from flows.drift import ALERT_TOPIC, drift_config
+from flows.drift import drift_config
+from flows.topics import ALERTS
 from flows.settings import Settings
 from flows.topics import ensure_topics
 from models import load_embedder
@@ -95,12 +96,12 @@ class AlertReader:
         self.alerts: list[dict] = []
         self.consumer = Consumer({"bootstrap.servers": brokers, "group.id": uuid.uuid4().hex,
                                   "enable.auto.commit": False})
-        meta = self.consumer.list_topics(ALERT_TOPIC, timeout=10).topics[ALERT_TOPIC]
+        meta = self.consumer.list_topics(ALERTS.name, timeout=10).topics[ALERTS.name]
         parts = []
         for p in meta.partitions:
-            _, end = self.consumer.get_watermark_offsets(TopicPartition(ALERT_TOPIC, p),
+            _, end = self.consumer.get_watermark_offsets(TopicPartition(ALERTS.name, p),
                                                          timeout=10)
-            parts.append(TopicPartition(ALERT_TOPIC, p, end))
+            parts.append(TopicPartition(ALERTS.name, p, end))
         self.consumer.assign(parts)
 
     def poll(self, seconds: float = 0.3) -> None:
@@ -142,7 +143,7 @@ def wait_until(reader: AlertReader, done, flow, timeout_s: float = 60) -> None:
 def setup(kafka_brokers: str, unique, tmp_path: Path):
     topics = [unique("test.drift.messages"), unique("test.drift.feedback")]
     ensure_topics(kafka_brokers, topics, 1)
-    ensure_topics(kafka_brokers, [ALERT_TOPIC], 4)
+    ensure_topics(kafka_brokers, [ALERTS.name], 4)
     recovery = tmp_path / "recovery"
     recovery.mkdir()
     subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True)

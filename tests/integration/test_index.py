@@ -207,7 +207,7 @@ def read_topic(brokers: str, topic: str) -> list[ChatMessage]:
 
 
 def start_index(brokers: str, topic: str, log: Path, recovery: Path | None = None):
-    spec = f"flows.index:build(source='kafka:{topic}', " + ", ".join(
+    spec = f"flows.index:build(index_source='kafka:{topic}', " + ", ".join(
         f"{k}={v!r}" for k, v in SEGMENTING.items()) + ")"
     args = [sys.executable, "-m", "bytewax.run", spec]
     if recovery is not None:
@@ -342,7 +342,7 @@ def test_sigkill_at_random_points_leaves_each_segment_once_and_whole(
     def check() -> None:
         from operators.common.weaviate import connect_weaviate
 
-        with connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port) as client:
+        with connect_weaviate(settings) as client:
             while not checking.is_set():
                 try:
                     objects = stored(client, embedder, tenant)

@@ -7,6 +7,7 @@ import orjson
 import pytest
 from weaviate.exceptions import WeaviateConnectionError
 
+from flows.settings import Settings
 from models import load_embedder
 from operators.common.weaviate import connect_weaviate
 from operators.index.writer import SegmentWriter
@@ -28,7 +29,7 @@ def model_version() -> str:
 
 
 def connect(settings):  # noqa: ANN001, ANN201
-    return lambda: connect_weaviate(settings.weaviate_url, settings.weaviate_grpc_port)
+    return lambda: connect_weaviate(settings)
 
 
 def test_an_object_weaviate_refuses_comes_back_as_a_dead_letter(
@@ -86,7 +87,8 @@ def test_an_outage_is_retried_until_it_ends(settings, unique, model_version) -> 
 
 
 def test_an_outage_past_the_bound_raises(unique, model_version) -> None:
-    writer = SegmentWriter(lambda: connect_weaviate("http://127.0.0.1:9", 19, timeout_s=1),
+    nowhere = Settings(weaviate_url="http://127.0.0.1:9", weaviate_grpc_port=19)
+    writer = SegmentWriter(lambda: connect_weaviate(nowhere, timeout_s=1),
                            model_version, retry_s=1)
     with pytest.raises(WeaviateConnectionError):
         writer.write([segment(unique("down"), "c-1", ["hello"])],
