@@ -21,7 +21,14 @@ import orjson
 from bytewax.testing import run_main
 from prometheus_client import Counter
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from flows import pipeline
@@ -83,7 +90,7 @@ def run_with_progress(settings: Settings, console: Console) -> None:
         raise errors[0]
 
 
-def _update(progress: Progress, read: int, indexed: int) -> None:
+def _update(progress: Progress, read: TaskID, indexed: TaskID) -> None:
     progress.update(read, completed=total(ingest_metrics.RECEIVED))
     progress.update(indexed, completed=total(index_metrics.MESSAGES))
 
@@ -158,6 +165,7 @@ def main() -> int:
         collection = client.collections.get(ALIAS)
         segments = {
             name: collection.with_tenant(name).aggregate.over_all(total_count=True).total_count
+            or 0
             for name in input_tenants(Path(out_dir) / "messages.jsonl")
         }
         console.print(summary_table(segments))

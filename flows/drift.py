@@ -18,7 +18,7 @@ the model over user messages only (~1.5 ms each on two cores, batched).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -34,6 +34,7 @@ from operators.drift.alert_sink import AlertKafkaSink
 from operators.drift.detectors import DriftConfig, load_reference_file
 from operators.drift.step import DriftEvent, detect_drift, parse_record
 from schemas.alert import DriftAlert
+from schemas.guards import is_message
 from schemas.message import ChatMessage, Feedback
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,8 @@ def read_inputs(flow: Dataflow, settings: Settings) -> tuple[Stream[ChatMessage]
     records = read_records("drift_read", flow, settings, settings.drift_source,
                            (topics.MESSAGES, topics.FEEDBACK))
     parsed = op.filter_map("drift_parse", records, _parsed)
-    split = op.branch("drift_is_message", parsed, lambda r: isinstance(r, ChatMessage))
-    return split.trues, split.falses
+    split = op.branch("drift_is_message", parsed, is_message)
+    return split.trues, cast("Stream[Feedback]", split.falses)
 
 
 def drift(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -30,6 +30,7 @@ from operators.common.weaviate import connect_weaviate
 from operators.index.segment import segment_conversations
 from operators.index.step import index_segments
 from operators.index.writer import SegmentWriter
+from schemas.guards import is_message
 from schemas.message import ChatMessage, Rejected
 
 
@@ -81,8 +82,8 @@ def read_messages(flow: Dataflow, settings: Settings) -> tuple[Stream[ChatMessag
     """Messages from the index source (`chat.messages`, or an ingest output dir)."""
     records = read_records("read", flow, settings, settings.index_source, (topics.MESSAGES,))
     parsed = op.map("parse", records, _parse)
-    split = op.branch("is_message", parsed, lambda r: isinstance(r, ChatMessage))
-    return split.trues, split.falses
+    split = op.branch("is_message", parsed, is_message)
+    return split.trues, cast("Stream[Rejected]", split.falses)
 
 
 def _parse(record: SourceRecord) -> ChatMessage | Rejected:

@@ -10,9 +10,10 @@ archived, dead letters for whatever is not a message, and feedback routed on its
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import bytewax.operators as op
@@ -31,6 +32,7 @@ from operators.ingest.dedup_reorder import dedup_and_reorder
 from operators.ingest.file_source import RawFileSource
 from operators.ingest.parse import Parsed, Parser
 from operators.pii.step import redact_messages
+from schemas.guards import is_feedback, is_message
 from schemas.message import ChatMessage, Feedback, Rejected
 from schemas.pii_audit import PiiAudit
 from schemas.raw import RawLine
@@ -92,8 +94,10 @@ def ingest(flow: Dataflow, lines: Stream[RawLine], settings: Settings) -> Ingest
     results = op.map("results", parsed, lambda lp: lp[1])
     op.inspect("count_received", results, lambda _step, r: _count_received(r))
 
-    by_type = op.branch("is_message", results, lambda r: isinstance(r, ChatMessage))
-    others = op.branch("is_feedback", by_type.falses, lambda r: isinstance(r, Feedback))
+    by_type = op.branch("is_message", results, is_message)
+    others = op.branch("is_feedback", by_type.falses, is_feedback)
+    # What is neither a message nor feedback is a dead letter (`Parsed`).
+    rejected = cast("Stream[Rejected]", others.falses)
 
     redacted = redact_messages(
         "redact_pii", by_type.trues, settings.pii_hmac_key.get_secret_value().encode()
@@ -106,15 +110,20 @@ def ingest(flow: Dataflow, lines: Stream[RawLine], settings: Settings) -> Ingest
     )
     op.inspect("count_duplicates", conversations.duplicates,
                lambda _step, _m: metrics.DUPLICATES.inc())
-    return IngestOut(conversations.messages, others.trues, others.falses, redacted.audits)
+    return IngestOut(conversations.messages, others.trues, rejected, redacted.audits)
 
 
-def _observe_emit(kind: str, record: Any) -> None:
-    metrics.EMITTED.labels(output=kind).inc()
-    if isinstance(record, ChatMessage):
-        if record.late:
-            metrics.LATE.inc()
-        metrics.RECEIVE_TO_EMIT.observe(max(0, wall_clock_ms() - record.received_at) / 1000)
+def _emit_observer(kind: str) -> Callable[[str, Any], None]:
+    emitted = metrics.EMITTED.labels(output=kind)
+
+    def observe(_step_id: str, record: Any) -> None:
+        emitted.inc()
+        if isinstance(record, ChatMessage):
+            if record.late:
+                metrics.LATE.inc()
+            metrics.RECEIVE_TO_EMIT.observe(max(0, wall_clock_ms() - record.received_at) / 1000)
+
+    return observe
 
 
 def write_outputs(out: IngestOut, settings: Settings, sink: str) -> None:
@@ -126,7 +135,7 @@ def write_outputs(out: IngestOut, settings: Settings, sink: str) -> None:
         "pii_audit": out.pii_audit,
     }
     for kind, stream in streams.items():
-        op.inspect(f"count_{kind}", stream, lambda _step, rec, kind=kind: _observe_emit(kind, rec))
+        op.inspect(f"count_{kind}", stream, _emit_observer(kind))
         write_records(f"write_{kind}", stream, settings, sink, OUTPUT_TOPICS[kind])
 
 

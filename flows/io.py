@@ -3,6 +3,7 @@ setting, and one rule for which sink a flow writes to."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -53,10 +54,14 @@ def read_records(
     lines = [
         op.map(f"{step_id}_{path.stem}_values",
                op.input(f"{step_id}_{path.stem}", flow, FileSource(path)),
-               lambda line, origin=f"file:{path}": SourceRecord(origin, line))
+               _from_origin(f"file:{path}"))
         for path in files
     ]
     return lines[0] if len(lines) == 1 else op.merge(f"{step_id}_lines", *lines)
+
+
+def _from_origin(origin: str) -> Callable[[str], SourceRecord]:
+    return lambda line: SourceRecord(origin, line)
 
 
 def output_sink(*choices: str | None, default: str) -> str:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import orjson
@@ -47,11 +49,13 @@ def search(
         fusion_type=HybridFusion.RELATIVE_SCORE, return_properties=list(RETURNED),
         return_metadata=MetadataQuery(score=True),
     )
-    return [
-        Hit(o.properties["conversation_id"], int(o.properties["segment"]), o.properties["text"],
-            list(o.properties["message_ids"]), float(o.metadata.score or 0.0))
-        for o in res.objects
-    ]
+    return [_hit(o.properties, o.metadata.score) for o in res.objects]
+
+
+def _hit(properties: Mapping[str, Any], score: float | None) -> Hit:
+    return Hit(str(properties["conversation_id"]), int(properties["segment"]),
+               str(properties["text"]), [str(m) for m in properties["message_ids"]],
+               float(score or 0.0))
 
 
 def graphql_query(tenant: str, question: str, vector: list[float], *, limit: int = 3,
@@ -78,11 +82,7 @@ def graphql_search(
     body = resp.json()
     if body.get("errors"):
         raise RuntimeError(f"GraphQL errors: {body['errors']}")
-    return [
-        Hit(o["conversation_id"], int(o["segment"]), o["text"], list(o["message_ids"]),
-            float(o["_additional"]["score"]))
-        for o in body["data"]["Get"][ALIAS]
-    ]
+    return [_hit(o, float(o["_additional"]["score"])) for o in body["data"]["Get"][ALIAS]]
 
 
 def _gql_string(value: str) -> str:

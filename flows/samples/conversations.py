@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import orjson
 
@@ -1581,6 +1582,7 @@ class ConversationGenerator:
                       "conversation_id": self._hex(12, "wc-"), "user_id": "visitor-1",
                       "role": "user", "content": "Cho em hỏi giá sản phẩm này",
                       "timestamp": _iso_local(at_ms - 300)}
+        payload: dict[str, Any] | str
         source, payload = ("zalo", zalo) if r.random() < 0.5 else ("webhook", hook)
         variant = r.randrange(3)
         if reason == "not_json":

@@ -16,6 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -103,7 +104,7 @@ class StreamGenerator:
         self.tenants = tenants
         self.lateness_ms = lateness_ms
         self.expected = Expected()
-        self._ids = Counter()
+        self._ids: Counter[str] = Counter()
 
     def _text(self, role: str) -> str:
         r = self.rand
@@ -119,7 +120,7 @@ class StreamGenerator:
             oa, user = m.conv.split(":")[1:]
             from_user = m.role == "user"
             msg_id = f"{self.rand.getrandbits(64):016x}"
-            payload = {
+            payload: dict[str, Any] = {
                 "app_id": "3608512345678901234",
                 "event_name": "user_send_text" if from_user else "oa_send_text",
                 "sender": {"id": user if from_user else oa},

@@ -23,7 +23,9 @@ class WeaviateSettings(Protocol):
     def weaviate_api_key(self) -> SecretStr | None: ...
 
 
-def connect_weaviate(settings: WeaviateSettings, timeout_s: float = 30.0) -> weaviate.WeaviateClient:
+def connect_weaviate(
+    settings: WeaviateSettings, timeout_s: float = 30.0
+) -> weaviate.WeaviateClient:
     """Connect over HTTP (REST/GraphQL) and gRPC; raise when the server does not answer."""
     parts = urlsplit(settings.weaviate_url)
     secure = parts.scheme == "https"

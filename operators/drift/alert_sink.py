@@ -79,13 +79,17 @@ def sent_alerts(brokers: str, topic: str, partition: int, start: int | None,
             msg = consumer.poll(TIMEOUT_S)
             if msg is None:
                 raise RuntimeError(f"reading back {topic}/{partition} timed out at {position}")
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
                     break
-                raise RuntimeError(f"reading back {topic}/{partition}: {msg.error()}")
-            position = msg.offset() + 1
+                raise RuntimeError(f"reading back {topic}/{partition}: {error}")
+            offset, value = msg.offset(), msg.value()
+            position = (position if offset is None else offset) + 1
+            if value is None:
+                continue
             try:
-                sent.add(orjson.loads(msg.value()))
+                sent.add(orjson.loads(value))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue
         return sent

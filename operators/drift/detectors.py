@@ -200,8 +200,15 @@ class StridedKSWIN(KSWIN):
     >>> rng = random.Random(5)
     >>> stream = [rng.gauss(0, 1) for _ in range(2000)] + [rng.gauss(1, 1) for _ in range(500)]
     >>> kswin = StridedKSWIN(alpha=1e-6, window_size=500, stat_size=100, seed=1, stride=10)
-    >>> [i for i, x in enumerate(stream) if kswin.update(x).drift_detected]
+    >>> detected = []
+    >>> for i, x in enumerate(stream):
+    ...     kswin.update(x)
+    ...     if kswin.drift_detected:
+    ...         detected.append(i)
+    >>> detected
     [2079]
+
+    `update` returns None, as River's detectors do since 0.22.
     """
 
     def __init__(self, alpha: float = 0.005, window_size: int = 100, stat_size: int = 30,
@@ -212,14 +219,14 @@ class StridedKSWIN(KSWIN):
         super().__init__(alpha=alpha, window_size=window_size, stat_size=stat_size, seed=seed,
                          window=window)
 
-    def update(self, x: float) -> StridedKSWIN:
+    def update(self, x: float) -> None:
         if self.drift_detected:
             self._reset()
         self.n += 1
         self.window.append(x)
         self._drift_detected = False
         if len(self.window) < self.window_size or self.n % self.stride:
-            return self
+            return
         older = self.window_size - self.stat_size
         sample = [self.window[r] for r in self._rng.sample(range(older), self.stat_size)]
         recent = list(itertools.islice(self.window, older, self.window_size))
@@ -229,7 +236,6 @@ class StridedKSWIN(KSWIN):
         if self.p_value <= self.alpha and statistic > 0.1:
             self._drift_detected = True
             self.window = collections.deque(recent, maxlen=self.window_size)
-        return self
 
 
 class FeatureDrift:
@@ -259,7 +265,9 @@ class FeatureDrift:
         self.window_size = window_size
         factory = factory or default_feature_detector
         self.detectors = {name: factory() for name in self.features}
-        self._windows = {name: deque(maxlen=window_size) for name in self.features}
+        self._windows: dict[str, deque[float]] = {
+            name: deque(maxlen=window_size) for name in self.features
+        }
         self._moments = {name: _Moments() for name in self.features}
         self.fired_on: list[str] = []
 

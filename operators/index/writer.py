@@ -12,6 +12,7 @@ are retried, then raised so the flow stops and recovery replays.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -163,7 +164,7 @@ class SegmentWriter:
         rejected: list[Rejected] = []
         with self._lock:
             for tenant, items in by_tenant.items():
-                s, st, r = self._retrying(lambda t=tenant, i=items: self._write_tenant(t, i))
+                s, st, r = self._retrying(functools.partial(self._write_tenant, tenant, items))
                 stored.extend(s)
                 stale.extend(st)
                 rejected.extend(r)

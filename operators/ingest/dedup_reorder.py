@@ -18,6 +18,7 @@ more than it added.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import weakref
@@ -197,8 +198,12 @@ def state_sizes() -> dict[str, int]:
     return sizes
 
 
+def _state_size(kind: str) -> int:
+    return state_sizes()[kind]
+
+
 for _kind in ("dedup_keys", "held_messages"):
-    metrics.STATE_ITEMS.labels(kind=_kind).set_function(lambda kind=_kind: state_sizes()[kind])
+    metrics.STATE_ITEMS.labels(kind=_kind).set_function(functools.partial(_state_size, _kind))
 
 
 @operator

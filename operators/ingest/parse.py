@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from operators.ingest.normalize import (
     BadTimestamp,
@@ -24,6 +24,9 @@ from schemas.payloads import CsvRow, WebhookFeedback, WebhookMessage, ZaloEvent,
 from schemas.raw import SOURCES, Envelope, RawLine
 
 Parsed = ChatMessage | Feedback | Rejected
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Reject(Exception):
@@ -39,7 +42,7 @@ def _errors(exc: ValidationError) -> tuple[str, ...]:
     )
 
 
-def _validate(model: type, data: Any) -> Any:
+def _validate(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -19,9 +19,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.bench_drift import BOT_NORMAL, BOT_REFUSAL, TOPIC_A, TOPIC_B, fill
 from flows.drift import drift_config
-from flows.topics import ALERTS
 from flows.settings import Settings
-from flows.topics import ensure_topics
+from flows.topics import ALERTS, ensure_topics
 from models import load_embedder
 from operators.drift.detectors import TenantDrift
 from schemas.message import ChatMessage, Feedback

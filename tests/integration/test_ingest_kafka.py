@@ -99,8 +99,8 @@ def setup(kafka_brokers: str, unique, tmp_path: Path):
     recovery = tmp_path / "recovery"
     recovery.mkdir()
     subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True)
-    readers = {kind: OutputReader(kafka_brokers, topic, set(tenants))
-               for kind, topic in {k: t.name for k, t in OUTPUT_TOPICS.items()}.items() if kind != "pii_audit"}
+    readers = {kind: OutputReader(kafka_brokers, topic.name, set(tenants))
+               for kind, topic in OUTPUT_TOPICS.items() if kind != "pii_audit"}
     yield topics, tenants, recovery, readers
     for reader in readers.values():
         reader.close()

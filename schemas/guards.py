@@ -1,0 +1,19 @@
+"""Type guards that tell the records apart, for `op.branch` to keep the stream types."""
+
+from __future__ import annotations
+
+from typing import TypeGuard
+
+from schemas.message import ChatMessage, Feedback, Rejected
+
+
+def is_message(record: object) -> TypeGuard[ChatMessage]:
+    return isinstance(record, ChatMessage)
+
+
+def is_feedback(record: object) -> TypeGuard[Feedback]:
+    return isinstance(record, Feedback)
+
+
+def is_rejected(record: object) -> TypeGuard[Rejected]:
+    return isinstance(record, Rejected)
