@@ -17,14 +17,30 @@ run: venv model services
 test: venv model services
 	$(PY) -m pytest
 
+## venv: .venv with the exact versions of requirements.lock, and this checkout installed editable
+## (VENV=path for another one). Packages dropped from the lock stay in an existing venv.
+LOCK := requirements.lock
+
 venv: $(VENV_STAMP)
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,build]'
+	$(PY) -m pip install -q -r $(LOCK)
+	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
+
+## lock: re-resolve requirements.lock from pyproject.toml (runtime + dev + build, Python 3.11,
+## x86_64 Linux, with hashes), keeping the locked versions that still fit, then update the venv.
+## LOCK_ARGS=--upgrade moves everything to the newest versions that fit.
+## (manylinux_2_31: bytewax 0.21.1 has no x86_64 wheel for an older glibc.)
+.PHONY: lock
+lock: $(VENV_STAMP)
+	$(VENV)/bin/uv pip compile --quiet pyproject.toml --extra dev --extra build --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_31 --generate-hashes \
+	  --custom-compile-command 'make lock' $(LOCK_ARGS) -o $(LOCK)
+	@$(MAKE) --no-print-directory venv
 
 ## model: build the int8 ONNX embedding model into .cache/models (a no-op when up to date)
 model: $(VENV_STAMP)
@@ -46,8 +62,11 @@ services-down:
 services-status:
 	@$(SERVICES) status
 
+## lint: ruff check, ruff format --check, and mypy over the production packages (pyproject.toml)
 lint: venv
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 ## bench: the benchmarks of benchmarks/README.md (long: tens of minutes); the embedder's
 ## needs torch in .cache/bench-venv (see benchmarks/README.md) and is skipped without it
