@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import pytest
 
-import operators.drift.signals as signals
 from operators.drift.signals import fold, is_refusal, is_toxic, message_features
 
 REFUSALS = [
@@ -75,7 +73,3 @@ def test_features_tell_languages_and_lengths_apart() -> None:
     assert vi.marked_ratio > 0.2 and en.marked_ratio == 0.0
     assert message_features("").log_length == 0.0
     assert math.isclose(message_features("abc").log_length, math.log(4))
-
-
-def test_module_examples() -> None:
-    assert doctest.testmod(signals).failed == 0
