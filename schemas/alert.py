@@ -6,9 +6,9 @@ import uuid
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from schemas.message import iso_utc_ms, parse_iso_utc_ms
+from schemas.wire import JsonRecord, UtcMillis
 
 Action = Literal["reindex", "retrain"]
 Signal = Literal["embedding", "refusal", "toxicity", "accuracy", "data"]
@@ -28,79 +28,72 @@ def alert_id(
     return str(uuid.uuid5(ALERT_NAMESPACE, name))
 
 
-class Evidence(BaseModel):
+def _numpy_to_python(value: Any) -> Any:
+    """A detector's numpy scalar or array as plain values (the serializer's fallback).
+
+    orjson decides what it is, so it is written as before this codec: a float32 `0.1` as
+    `0.1`, not `0.10000000149011612`. Raises `TypeError` on what orjson cannot write.
+    """
+    return orjson.loads(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+class Evidence(JsonRecord):
     """The events the window statistics were computed over (event time, inclusive)."""
 
-    model_config = ConfigDict(frozen=True)
+    first_event_ms: UtcMillis = Field(
+        serialization_alias="first_event_time", validation_alias="first_event_time",
+        description="event time of the oldest event: UTC, ISO 8601 with milliseconds and `Z`"
+    )
+    last_event_ms: UtcMillis = Field(
+        serialization_alias="last_event_time", validation_alias="last_event_time",
+        description="event time of the newest event: UTC, ISO 8601 with milliseconds and `Z`"
+    )
+    events: int = Field(ge=1, description="events in the window", examples=[50])
+    first_id: str = Field(description="message or feedback id of the oldest event",
+                          examples=["webhook:922"])
+    last_id: str = Field(description="id of the event on which the detector fired",
+                         examples=["webhook:971"])
 
-    first_event_ms: int
-    last_event_ms: int
-    events: int = Field(ge=1)
-    first_id: str = Field(description="message or feedback id of the oldest event")
-    last_id: str = Field(description="id of the event on which the detector fired")
 
-
-class DriftAlert(BaseModel):
+# Field order is the order of the JSON object's keys.
+class DriftAlert(JsonRecord):
     """One drift alert (the `drift.alerts` contract); key: tenant."""
 
-    model_config = ConfigDict(frozen=True)
-
-    alert_id: str = Field(description="UUIDv5 of tenant, signal, action, reference, evidence")
-    detector: str = Field(examples=["ADWIN", "PageHinkley", "KSWIN"])
-    signal: Signal
-    action: Action
-    severity: Severity
-    tenant: str
-    model_version: str = Field(description="embedding model version (Embedder.version)")
-    detected_ms: int = Field(description="event time of the event the detector fired on")
-    cooldown_until_ms: int = Field(description="no second alert for this signal/action before")
-    parameters: dict[str, Any] = Field(description="the detector's parameters")
-    window: dict[str, float | int | None] = Field(description="statistics of the evidence window")
-    reference: dict[str, Any] = Field(description="what the window was compared with")
-    evidence: Evidence
+    alert_id: str = Field(description="UUIDv5 of tenant, signal, action, reference, evidence",
+                          examples=["0b5c8f2e-9d0a-5c43-8e7f-3f2a1b4c5d6e"])
+    detector: str = Field(description="River detector that fired",
+                          examples=["ADWIN", "PageHinkley", "KSWIN"])
+    signal: Signal = Field(description="what drifted", examples=["refusal"])
+    action: Action = Field(description="what to do about it", examples=["retrain"])
+    severity: Severity = Field(description="how urgent", examples=["warning"])
+    tenant: str = Field(description="Headwater tenant", examples=["acme"])
+    model_version: str = Field(description="embedding model version (Embedder.version)",
+                               examples=["2346232dc401"])
+    detected_ms: UtcMillis = Field(
+        serialization_alias="detected_at", validation_alias="detected_at",
+        description="event time of the event the detector fired on: UTC, ISO 8601 with "
+        "milliseconds and `Z`"
+    )
+    window: dict[str, float | int | None] = Field(
+        description="statistics of the evidence window (null where not finite)",
+        examples=[{"window_mean": 0.14, "window_events": 50}],
+    )
+    reference: dict[str, Any] = Field(description="what the window was compared with",
+                                      examples=[{"id": "baseline:acme:refusal:…", "mean": 0.02}])
+    cooldown_until_ms: UtcMillis = Field(
+        serialization_alias="cooldown_until", validation_alias="cooldown_until",
+        description="no second alert for this signal and action before this time: UTC, "
+        "ISO 8601 with milliseconds and `Z`"
+    )
+    parameters: dict[str, Any] = Field(description="the detector's parameters",
+                                       examples=[{"delta": 0.01, "clock": 8}])
+    evidence: Evidence = Field(description="the events the window covers")
 
     @property
     def key(self) -> str:
         return self.tenant
 
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "alert_id": self.alert_id,
-                "detector": self.detector,
-                "signal": self.signal,
-                "action": self.action,
-                "severity": self.severity,
-                "tenant": self.tenant,
-                "model_version": self.model_version,
-                "detected_at": iso_utc_ms(self.detected_ms),
-                "window": self.window,
-                "reference": self.reference,
-                "cooldown_until": iso_utc_ms(self.cooldown_until_ms),
-                "parameters": self.parameters,
-                "evidence": {
-                    "first_event_time": iso_utc_ms(self.evidence.first_event_ms),
-                    "last_event_time": iso_utc_ms(self.evidence.last_event_ms),
-                    "events": self.evidence.events,
-                    "first_id": self.evidence.first_id,
-                    "last_id": self.evidence.last_id,
-                },
-            },
-            option=orjson.OPT_SERIALIZE_NUMPY,
+        return self.__pydantic_serializer__.to_json(
+            self, by_alias=True, fallback=_numpy_to_python
         )
-
-    @classmethod
-    def from_json(cls, data: bytes | str) -> DriftAlert:
-        """The alert back from its `drift.alerts` JSON (raises on anything else)."""
-        obj = orjson.loads(data)
-        evidence = obj.pop("evidence")
-        obj["detected_ms"] = parse_iso_utc_ms(obj.pop("detected_at"))
-        obj["cooldown_until_ms"] = parse_iso_utc_ms(obj.pop("cooldown_until"))
-        obj["evidence"] = {
-            "first_event_ms": parse_iso_utc_ms(evidence["first_event_time"]),
-            "last_event_ms": parse_iso_utc_ms(evidence["last_event_time"]),
-            "events": evidence["events"],
-            "first_id": evidence["first_id"],
-            "last_id": evidence["last_id"],
-        }
-        return cls.model_validate(obj)

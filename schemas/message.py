@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from schemas.wire import JsonRecord, UtcMillis, iso_utc_ms, parse_iso_utc_ms
+
+__all__ = [
+    "ChatMessage", "Feedback", "Language", "PiiCount", "Rejected", "RejectReason", "Role",
+    "iso_utc_ms", "parse_iso_utc_ms",
+]
 
 Role = Literal["user", "agent", "bot"]
 Language = Literal["vi", "en", "und"]
@@ -23,147 +28,93 @@ RejectReason = Literal[
 ]
 
 
-def iso_utc_ms(epoch_ms: int) -> str:
-    """`2024-05-01T03:00:00.123Z` for epoch milliseconds."""
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")[
-        :-6
-    ] + "Z"
+class PiiCount(JsonRecord):
+    """How many values of one PII kind a message's text had (each replaced by `[KIND]`)."""
+
+    kind: str = Field(description="PII kind", examples=["phone", "email"])
+    count: int = Field(ge=1, description="values of this kind redacted", examples=[1])
 
 
-def parse_iso_utc_ms(text: str) -> int:
-    """Epoch milliseconds of an `iso_utc_ms` string."""
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
-
-
-def _with_event_ms(data: bytes | str) -> dict:
-    """A record's JSON as a dict, its `event_time` turned back into `event_ms`."""
-    obj = orjson.loads(data)
-    obj["event_ms"] = parse_iso_utc_ms(obj.pop("event_time"))
-    return obj
-
-
-class PiiCount(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    kind: str
-    count: int = Field(ge=1)
-
-
-class ChatMessage(BaseModel):
+# Field order is the order of the JSON object's keys.
+class ChatMessage(JsonRecord):
     """One accepted, normalized chat message (the `chat.messages` contract)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    message_id: str = Field(examples=["zalo:96d3cdf3a1b2"])
-    idempotency_key: str
-    tenant: str
-    source: str
-    platform: str
-    conversation_id: str = Field(examples=["zalo:3886000000000000001:2468000000000000011"])
-    sender_id: str
-    role: Role
-    text: str
-    language: Language
-    event_ms: int = Field(description="event time, epoch milliseconds UTC")
-    received_at: int = Field(description="receive time, epoch milliseconds UTC")
-    pii: tuple[PiiCount, ...] = ()
-    late: bool = False
+    message_id: str = Field(
+        description="`<platform>:<platform message id>`", examples=["zalo:96d3cdf3a1b2"]
+    )
+    idempotency_key: str = Field(
+        description="the sender's idempotency key when given, else `message_id`",
+        examples=["zalo:96d3cdf3a1b2"],
+    )
+    tenant: str = Field(description="Headwater tenant", examples=["acme"])
+    source: str = Field(description="envelope source: zalo, webhook or csv", examples=["zalo"])
+    platform: str = Field(description="platform the message was sent on", examples=["zalo"])
+    conversation_id: str = Field(
+        description="as sent; Zalo: `zalo:<oa id>:<user id>`",
+        examples=["zalo:3886000000000000001:2468000000000000011"],
+    )
+    sender_id: str = Field(description="id of the sender on its platform",
+                           examples=["2468000000000000011"])
+    role: Role = Field(description="who wrote it", examples=["user"])
+    text: str = Field(description="normalized (NFC, no control or zero-width characters, "
+                      "whitespace collapsed, trimmed) and PII-redacted",
+                      examples=["Xin chào, sđt em là [PHONE]"])
+    language: Language = Field(description="detected language", examples=["vi"])
+    event_ms: UtcMillis = Field(
+        serialization_alias="event_time", validation_alias="event_time",
+        description="event time: UTC, ISO 8601 with milliseconds and `Z`"
+    )
+    pii: tuple[PiiCount, ...] = Field((), description="PII found and redacted, per kind")
+    late: bool = Field(False, description="arrived after the reorder step had passed its time")
+    received_at: int = Field(description="epoch milliseconds when Headwater received it",
+                             examples=[1714532400123])
 
     @property
     def key(self) -> str:
         """Partitioning key: tenant and conversation."""
         return f"{self.tenant}/{self.conversation_id}"
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "message_id": self.message_id,
-                "idempotency_key": self.idempotency_key,
-                "tenant": self.tenant,
-                "source": self.source,
-                "platform": self.platform,
-                "conversation_id": self.conversation_id,
-                "sender_id": self.sender_id,
-                "role": self.role,
-                "text": self.text,
-                "language": self.language,
-                "event_time": iso_utc_ms(self.event_ms),
-                "pii": [{"kind": p.kind, "count": p.count} for p in self.pii],
-                "late": self.late,
-                "received_at": self.received_at,
-            }
-        )
 
-    @classmethod
-    def from_json(cls, data: bytes | str) -> ChatMessage:
-        """The message back from its `chat.messages` JSON (raises on anything else)."""
-        return cls.model_validate(_with_event_ms(data))
-
-
-class Feedback(BaseModel):
+class Feedback(JsonRecord):
     """A user's rating of a bot answer (the `chat.feedback` record)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    feedback_id: str
-    tenant: str
-    source: str
-    platform: str
-    message_id: str = Field(description="`<platform>:<id>` of the rated message")
-    conversation_id: str
-    score: float = Field(ge=0, le=1, description="1 is best; thumbs up is 1, down is 0")
-    event_ms: int
-    received_at: int
+    feedback_id: str = Field(description="`<platform>:<feedback id>`",
+                             examples=["webhook:f-1"])
+    tenant: str = Field(description="Headwater tenant", examples=["acme"])
+    source: str = Field(description="envelope source", examples=["webhook"])
+    platform: str = Field(description="platform of the rated message", examples=["shopee"])
+    message_id: str = Field(description="`<platform>:<id>` of the rated message",
+                            examples=["shopee:m-1"])
+    conversation_id: str = Field(description="as sent", examples=["c-9"])
+    score: float = Field(ge=0, le=1, description="1 is best; thumbs up is 1, down is 0",
+                         examples=[1.0, 0.0, 0.75])
+    event_ms: UtcMillis = Field(
+        serialization_alias="event_time", validation_alias="event_time",
+        description="event time: UTC, ISO 8601 with milliseconds and `Z`"
+    )
+    received_at: int = Field(description="epoch milliseconds when Headwater received it",
+                             examples=[1714532400123])
 
     @property
     def key(self) -> str:
         return f"{self.tenant}/{self.conversation_id}"
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "feedback_id": self.feedback_id,
-                "tenant": self.tenant,
-                "source": self.source,
-                "platform": self.platform,
-                "message_id": self.message_id,
-                "conversation_id": self.conversation_id,
-                "score": self.score,
-                "event_time": iso_utc_ms(self.event_ms),
-                "received_at": self.received_at,
-            }
-        )
 
-    @classmethod
-    def from_json(cls, data: bytes | str) -> Feedback:
-        """The record back from its `chat.feedback` JSON (raises on anything else)."""
-        return cls.model_validate(_with_event_ms(data))
-
-
-class Rejected(BaseModel):
+class Rejected(JsonRecord):
     """An input that is neither a message, feedback nor a duplicate (dead letter)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    reason: RejectReason
-    errors: tuple[str, ...] = ()
-    source: str | None = None
-    tenant: str | None = None
-    received_at: int
-    raw: str = Field(description="the input exactly as read")
+    reason: RejectReason = Field(description="short reason code", examples=["invalid_schema"])
+    errors: tuple[str, ...] = Field((), description="what was wrong, one entry per error",
+                                    examples=[["payload.content: Field required"]])
+    source: str | None = Field(None, description="envelope source, when the envelope was valid",
+                               examples=["webhook"])
+    tenant: str | None = Field(None, description="envelope tenant, when the envelope was valid",
+                               examples=["acme"])
+    received_at: int = Field(description="epoch milliseconds when Headwater received it",
+                             examples=[1714532400123])
+    raw: str = Field(description="the input exactly as read",
+                     examples=['{"source": "webhook", "payload": {}}'])
 
     @property
     def key(self) -> str:
         return self.tenant or "unknown"
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "reason": self.reason,
-                "errors": list(self.errors),
-                "source": self.source,
-                "tenant": self.tenant,
-                "received_at": self.received_at,
-                "raw": self.raw,
-            }
-        )

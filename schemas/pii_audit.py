@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from schemas.wire import JsonRecord
 
 
-class PiiAudit(BaseModel):
+class PiiAudit(JsonRecord):
     """Where a value of which kind was redacted, and a keyed hash of it; never the value."""
-
-    model_config = ConfigDict(frozen=True)
 
     message_id: str = Field(
         description="Id of the message the value was in.", examples=["zalo:96d3cdf3"]
     )
     kind: str = Field(description="PII kind.", examples=["phone"])
-    start: int = Field(ge=0, description="Offset of the value in the text before redaction.")
-    end: int = Field(ge=0, description="Offset just past the value in the text before redaction.")
+    start: int = Field(
+        ge=0, description="Offset of the value in the text before redaction.", examples=[4]
+    )
+    end: int = Field(
+        ge=0, description="Offset just past the value in the text before redaction.",
+        examples=[16],
+    )
     value_hmac: str = Field(
         description="Hex HMAC-SHA256 of the value in canonical form (see operators.pii.audit).",
         examples=["9f2c…"],
@@ -28,6 +33,3 @@ class PiiAudit(BaseModel):
     @property
     def key(self) -> str:
         return self.message_id
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json().encode()

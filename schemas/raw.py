@@ -26,11 +26,27 @@ class RawLine(NamedTuple):
 class Envelope(BaseModel):
     """The raw envelope of DESIGN.md. `source` is checked against SOURCES by the parser."""
 
+    # No JSON codec here: the parser decodes envelopes itself (`operators.ingest.parse`).
+
     model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
 
-    source: str = Field(description="zalo, webhook or csv", examples=["zalo"])
-    tenant: str = Field("default", min_length=1, examples=["acme"])
-    received_at: int | None = Field(None, ge=0, description="epoch milliseconds")
+    source: str = Field(
+        description="zalo, webhook or csv (another value is rejected: `unknown_source`)",
+        examples=["zalo"],
+        json_schema_extra={"enum": list(SOURCES)},
+    )
+    tenant: str = Field("default", min_length=1, description="Headwater tenant",
+                        examples=["acme"])
+    received_at: int | None = Field(
+        None, ge=0, description="epoch milliseconds (default: when the flow read it)",
+        examples=[1714532400123],
+    )
     # Typed loosely on purpose: the parser checks the payload's shape per source, and a
     # `dict[str, Any]` field would copy every payload just to check its keys are strings.
-    payload: Any = Field(description="the body exactly as the sender sent it: object or string")
+    payload: Any = Field(
+        description="the body exactly as the sender sent it: an object, or a string when it "
+        "was not valid JSON (then rejected: `not_json`)",
+        examples=[{"id": "m-1", "conversation_id": "c-9", "user_id": "u-1",
+                   "content": "Xin chào", "timestamp": "2024-05-01T10:00:00+07:00"}],
+        json_schema_extra={"type": ["object", "string"]},
+    )
