@@ -51,26 +51,42 @@ REFERENCE = 500  # events in the reference (embedding: the centroid) before dete
 WINDOW = 200
 
 TOPIC_A = (
-    "Xin chào shop, em muốn hỏi về đơn hàng {n} ạ", "Đơn {n} của em sao chưa giao vậy shop?",
+    "Xin chào shop, em muốn hỏi về đơn hàng {n} ạ",
+    "Đơn {n} của em sao chưa giao vậy shop?",
     "Cho mình hỏi phí ship ra {city} bao nhiêu?",
     "Em muốn đổi size {item} từ M sang L được không ạ",
-    "Tôi muốn hủy đơn hàng {n} vì giao quá chậm", "Shop ơi còn {item} màu {color} không?",
-    "{item} bị lỗi đường may thì có được hoàn tiền không", "Giá {item} đã gồm VAT chưa shop?",
-    "Hi, I want to cancel my order {n}", "Can I change the delivery address to {city}?",
-    "Do you still have the {color} {item} in stock?", "How long does shipping to {city} take?",
-    "My order {n} arrived damaged, can I return it?", "Is there a discount on the {item}?",
-    "Khi nào {item} màu {color} về hàng vậy shop?", "Ship về {city} mất mấy ngày ạ?",
-    "I ordered a {item} but received the wrong color", "Shop có giao hàng COD ở {city} không?",
+    "Tôi muốn hủy đơn hàng {n} vì giao quá chậm",
+    "Shop ơi còn {item} màu {color} không?",
+    "{item} bị lỗi đường may thì có được hoàn tiền không",
+    "Giá {item} đã gồm VAT chưa shop?",
+    "Hi, I want to cancel my order {n}",
+    "Can I change the delivery address to {city}?",
+    "Do you still have the {color} {item} in stock?",
+    "How long does shipping to {city} take?",
+    "My order {n} arrived damaged, can I return it?",
+    "Is there a discount on the {item}?",
+    "Khi nào {item} màu {color} về hàng vậy shop?",
+    "Ship về {city} mất mấy ngày ạ?",
+    "I ordered a {item} but received the wrong color",
+    "Shop có giao hàng COD ở {city} không?",
 )
 TOPIC_B = (
-    "Tôi không đăng nhập được vào ứng dụng ngân hàng", "Mã OTP gửi về điện thoại bị chậm {n} phút",
-    "Tài khoản của tôi bị khóa sau khi nhập sai mật khẩu", "Chuyển khoản {n} đồng bị treo",
-    "Thẻ tín dụng bị trừ tiền hai lần cho giao dịch {n}", "Làm sao để đổi mã PIN thẻ ATM?",
-    "I can't log in to my banking app since the update", "My transfer of {n} dollars failed",
-    "The OTP code never arrives on my phone", "Why was my credit card charged twice?",
-    "How do I reset my online banking password?", "My account was locked after {n} attempts",
-    "Ứng dụng báo lỗi khi xác thực khuôn mặt", "Lãi suất tiết kiệm kỳ hạn {n} tháng là bao nhiêu?",
-    "Please unblock my debit card ending {n}", "The app crashes when I open the statement",
+    "Tôi không đăng nhập được vào ứng dụng ngân hàng",
+    "Mã OTP gửi về điện thoại bị chậm {n} phút",
+    "Tài khoản của tôi bị khóa sau khi nhập sai mật khẩu",
+    "Chuyển khoản {n} đồng bị treo",
+    "Thẻ tín dụng bị trừ tiền hai lần cho giao dịch {n}",
+    "Làm sao để đổi mã PIN thẻ ATM?",
+    "I can't log in to my banking app since the update",
+    "My transfer of {n} dollars failed",
+    "The OTP code never arrives on my phone",
+    "Why was my credit card charged twice?",
+    "How do I reset my online banking password?",
+    "My account was locked after {n} attempts",
+    "Ứng dụng báo lỗi khi xác thực khuôn mặt",
+    "Lãi suất tiết kiệm kỳ hạn {n} tháng là bao nhiêu?",
+    "Please unblock my debit card ending {n}",
+    "The app crashes when I open the statement",
 )
 SLOTS = {
     "n": [str(x) for x in range(1000, 1060)],
@@ -79,21 +95,30 @@ SLOTS = {
     "color": ["đen", "trắng", "đỏ", "xanh", "black", "white", "navy"],
 }
 BOT_NORMAL = (
-    "Dạ chào anh/chị, shop có thể giúp gì ạ?", "Dạ đơn {n} đang được giao, dự kiến tới hôm nay ạ",
-    "Dạ phí ship ra {city} là 30.000đ ạ", "Sure, your order {n} has been cancelled.",
+    "Dạ chào anh/chị, shop có thể giúp gì ạ?",
+    "Dạ đơn {n} đang được giao, dự kiến tới hôm nay ạ",
+    "Dạ phí ship ra {city} là 30.000đ ạ",
+    "Sure, your order {n} has been cancelled.",
     "Sản phẩm được đổi trả trong vòng 7 ngày kể từ khi nhận hàng",
     "Thanks for reaching out! A confirmation email is on its way.",
-    "Dạ {item} màu {color} hiện còn hàng ạ", "Your refund for order {n} is being processed.",
+    "Dạ {item} màu {color} hiện còn hàng ạ",
+    "Your refund for order {n} is being processed.",
 )
 BOT_REFUSAL = (
-    "Xin lỗi, em không thể hỗ trợ yêu cầu này ạ", "I'm sorry, but I can't help with that.",
+    "Xin lỗi, em không thể hỗ trợ yêu cầu này ạ",
+    "I'm sorry, but I can't help with that.",
     "Rất tiếc, yêu cầu của anh nằm ngoài phạm vi hỗ trợ của em",
-    "I cannot provide that information.", "xin loi, minh khong the tra loi cau hoi nay",
+    "I cannot provide that information.",
+    "xin loi, minh khong the tra loi cau hoi nay",
     "As an AI assistant, I am unable to share personal data.",
 )
 BOT_TOXIC = (
-    "Hỏi gì mà ngu như bò vậy", "Stop asking stupid questions", "Đồ ngu, đọc kỹ đi",
-    "That is a dumb idea, idiot", "cút đi, hỏi lắm thế", "vcl hỏi hoài",
+    "Hỏi gì mà ngu như bò vậy",
+    "Stop asking stupid questions",
+    "Đồ ngu, đọc kỹ đi",
+    "That is a dumb idea, idiot",
+    "cút đi, hỏi lắm thế",
+    "vcl hỏi hoài",
 )
 
 
@@ -102,6 +127,7 @@ def fill(template: str, rng: random.Random) -> str:
 
 
 # ---- streams -------------------------------------------------------------------------
+
 
 @dataclass
 class Stream:
@@ -127,8 +153,9 @@ def topic_pool() -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def topic_stream(pool: tuple[np.ndarray, np.ndarray], seed: int, n: int,
-                 change: int | None, share_b: float = 0.3) -> Stream:
+def topic_stream(
+    pool: tuple[np.ndarray, np.ndarray], seed: int, n: int, change: int | None, share_b: float = 0.3
+) -> Stream:
     """Cosine distances to the centroid of the first REFERENCE embeddings (dropped)."""
     rng = np.random.default_rng(seed)
     a, b = pool
@@ -142,8 +169,9 @@ def topic_stream(pool: tuple[np.ndarray, np.ndarray], seed: int, n: int,
     return Stream(distances.tolist(), None if change is None else change - REFERENCE)
 
 
-def rate_stream(kind: str, seed: int, n: int, change: int | None,
-                before: float, after: float) -> Stream:
+def rate_stream(
+    kind: str, seed: int, n: int, change: int | None, before: float, after: float
+) -> Stream:
     """0/1 per bot reply, from generated replies run through is_refusal / is_toxic."""
     rng = random.Random(seed)
     special, test = (BOT_REFUSAL, is_refusal) if kind == "refusal" else (BOT_TOXIC, is_toxic)
@@ -155,8 +183,9 @@ def rate_stream(kind: str, seed: int, n: int, change: int | None,
     return Stream(out, change)
 
 
-def feedback_stream(seed: int, n: int, change: int | None, before: float = 0.8,
-                    after: float = 0.6) -> Stream:
+def feedback_stream(
+    seed: int, n: int, change: int | None, before: float = 0.8, after: float = 0.6
+) -> Stream:
     """Scores: 70% thumbs (0/1), 30% five-point ratings (0, .25, ... 1), mean as given."""
     rng = random.Random(seed)
     out = []
@@ -176,9 +205,11 @@ def length_stream(seed: int, n: int, change: int | None) -> Stream:
     for i in range(n):
         text = fill(rng.choice(TOPIC_A), rng)
         if change is not None and i >= change and rng.random() < 0.5:
-            text += f". Mã đơn {rng.randint(10**7, 10**8)}, giao tới {fill('{city}', rng)}, " \
-                    f"người nhận {rng.choice(['Lan', 'Minh', 'Hùng', 'Thảo'])}, " \
-                    "nhờ shop kiểm tra giúp em với ạ"
+            text += (
+                f". Mã đơn {rng.randint(10**7, 10**8)}, giao tới {fill('{city}', rng)}, "
+                f"người nhận {rng.choice(['Lan', 'Minh', 'Hùng', 'Thảo'])}, "
+                "nhờ shop kiểm tra giúp em với ạ"
+            )
         f = message_features(text)
         rows.append({"log_length": f.log_length, "marked_ratio": f.marked_ratio})
     return Stream(rows, change)
@@ -197,62 +228,108 @@ class Candidate:
 
 def embedding_candidates() -> list[Candidate]:
     def ms(detector, **kw) -> Callable[[], MeanShift]:
-        return lambda: MeanShift(detector(), direction="up", window_size=WINDOW,
-                                 reference_size=200, min_shift_sd=EMBEDDING_MIN_SHIFT_SD, **kw)
+        return lambda: MeanShift(
+            detector(),
+            direction="up",
+            window_size=WINDOW,
+            reference_size=200,
+            min_shift_sd=EMBEDDING_MIN_SHIFT_SD,
+            **kw,
+        )
+
     return [
         Candidate("ADWIN(delta=0.002)", ms(lambda: ADWIN(delta=0.002))),
         Candidate("ADWIN(delta=1e-4)", ms(lambda: ADWIN(delta=1e-4))),
         Candidate("ADWIN(delta=0.01, clock=8)", ms(lambda: ADWIN(delta=0.01, clock=8))),
         Candidate("ADWIN(delta=0.002, clock=8)", ms(lambda: ADWIN(delta=0.002, clock=8))),
-        Candidate("PageHinkley(delta=0.5, threshold=15) on z",
-                  ms(lambda: PageHinkley(delta=0.5, threshold=15, mode="up"), standardize=True)),
-        Candidate("PageHinkley(delta=0.25, threshold=25) on z",
-                  ms(lambda: PageHinkley(delta=0.25, threshold=25, mode="up"),
-                     standardize=True)),
+        Candidate(
+            "PageHinkley(delta=0.5, threshold=15) on z",
+            ms(lambda: PageHinkley(delta=0.5, threshold=15, mode="up"), standardize=True),
+        ),
+        Candidate(
+            "PageHinkley(delta=0.25, threshold=25) on z",
+            ms(lambda: PageHinkley(delta=0.25, threshold=25, mode="up"), standardize=True),
+        ),
     ]
 
 
 def rate_candidates(threshold: float) -> list[Candidate]:
     def ms(detector, **kw) -> Callable[[], MeanShift]:
-        return lambda: MeanShift(detector(), direction="up", window_size=WINDOW,
-                                 reference_size=REFERENCE, level=threshold, **kw)
+        return lambda: MeanShift(
+            detector(),
+            direction="up",
+            window_size=WINDOW,
+            reference_size=REFERENCE,
+            level=threshold,
+            **kw,
+        )
+
     return [
         Candidate("ADWIN(delta=0.002)", ms(lambda: ADWIN(delta=0.002))),
         Candidate("ADWIN(delta=1e-3)", ms(lambda: ADWIN(delta=1e-3))),
         Candidate("ADWIN(delta=0.01, clock=8)", ms(lambda: ADWIN(delta=0.01, clock=8))),
         Candidate("ADWIN(delta=0.002, clock=8)", ms(lambda: ADWIN(delta=0.002, clock=8))),
-        Candidate("ADWIN(delta=0.002), no rate gate",
-                  lambda: MeanShift(ADWIN(delta=0.002), direction="up", window_size=WINDOW,
-                                    reference_size=REFERENCE)),
+        Candidate(
+            "ADWIN(delta=0.002), no rate gate",
+            lambda: MeanShift(
+                ADWIN(delta=0.002), direction="up", window_size=WINDOW, reference_size=REFERENCE
+            ),
+        ),
         Candidate("DDM()", ms(lambda: DDM())),
         Candidate("HDDM_A()", ms(lambda: HDDMA())),
-        Candidate("PageHinkley(delta=0.01, threshold=3)",
-                  ms(lambda: PageHinkley(delta=0.01, threshold=3.0, mode="up"))),
-        Candidate("PageHinkley(delta=0.025, threshold=8)",
-                  ms(lambda: PageHinkley(delta=0.025, threshold=8.0, mode="up"))),
-        Candidate("PageHinkley(delta=0.025, threshold=12)",
-                  ms(lambda: PageHinkley(delta=0.025, threshold=12.0, mode="up"))),
+        Candidate(
+            "PageHinkley(delta=0.01, threshold=3)",
+            ms(lambda: PageHinkley(delta=0.01, threshold=3.0, mode="up")),
+        ),
+        Candidate(
+            "PageHinkley(delta=0.025, threshold=8)",
+            ms(lambda: PageHinkley(delta=0.025, threshold=8.0, mode="up")),
+        ),
+        Candidate(
+            "PageHinkley(delta=0.025, threshold=12)",
+            ms(lambda: PageHinkley(delta=0.025, threshold=12.0, mode="up")),
+        ),
     ]
 
 
 def accuracy_candidates() -> list[Candidate]:
     def ms(detector, **kw) -> Callable[[], MeanShift]:
-        return lambda: MeanShift(detector(), direction="down", window_size=WINDOW,
-                                 reference_size=200, min_shift_sd=ACCURACY_MIN_SHIFT_SD, **kw)
+        return lambda: MeanShift(
+            detector(),
+            direction="down",
+            window_size=WINDOW,
+            reference_size=200,
+            min_shift_sd=ACCURACY_MIN_SHIFT_SD,
+            **kw,
+        )
+
     return [
         Candidate("ADWIN(delta=0.002)", ms(lambda: ADWIN(delta=0.002))),
         Candidate("ADWIN(delta=1e-4)", ms(lambda: ADWIN(delta=1e-4))),
         Candidate("ADWIN(delta=0.01, clock=8)", ms(lambda: ADWIN(delta=0.01, clock=8))),
         Candidate("ADWIN(delta=0.002, clock=8)", ms(lambda: ADWIN(delta=0.002, clock=8))),
-        Candidate("ADWIN(delta=0.002), no gate",
-                  lambda: MeanShift(ADWIN(delta=0.002), direction="down", window_size=WINDOW,
-                                    reference_size=200)),
-        Candidate("PageHinkley(delta=0.25, threshold=20) on z",
-                  ms(lambda: PageHinkley(delta=0.25, threshold=20, mode="down"),
-                     standardize=True)),
-        Candidate("DDM() on errors (score < 0.5)", lambda: _Binarized(MeanShift(
-            DDM(), direction="up", window_size=WINDOW, reference_size=200,
-            min_shift_sd=ACCURACY_MIN_SHIFT_SD))),
+        Candidate(
+            "ADWIN(delta=0.002), no gate",
+            lambda: MeanShift(
+                ADWIN(delta=0.002), direction="down", window_size=WINDOW, reference_size=200
+            ),
+        ),
+        Candidate(
+            "PageHinkley(delta=0.25, threshold=20) on z",
+            ms(lambda: PageHinkley(delta=0.25, threshold=20, mode="down"), standardize=True),
+        ),
+        Candidate(
+            "DDM() on errors (score < 0.5)",
+            lambda: _Binarized(
+                MeanShift(
+                    DDM(),
+                    direction="up",
+                    window_size=WINDOW,
+                    reference_size=200,
+                    min_shift_sd=ACCURACY_MIN_SHIFT_SD,
+                )
+            ),
+        ),
     ]
 
 
@@ -261,13 +338,17 @@ def feature_candidates() -> list[Candidate]:
 
     def kswin(**kw) -> Callable[[], FeatureDrift]:
         return lambda: FeatureDrift(feats, factory=lambda: StridedKSWIN(seed=42, **kw))
+
     return [
-        Candidate("KSWIN(alpha=0.005, 100/30), test every 10 (River's defaults)",
-                  kswin(stride=10)),
-        Candidate("KSWIN(alpha=1e-4, 300/100), test every 10",
-                  kswin(alpha=1e-4, window_size=300, stat_size=100, stride=10)),
-        Candidate("KSWIN(alpha=1e-6, 500/100), test every 10",
-                  kswin(alpha=1e-6, window_size=500, stat_size=100, stride=10)),
+        Candidate("KSWIN(alpha=0.005, 100/30), test every 10 (River's defaults)", kswin(stride=10)),
+        Candidate(
+            "KSWIN(alpha=1e-4, 300/100), test every 10",
+            kswin(alpha=1e-4, window_size=300, stat_size=100, stride=10),
+        ),
+        Candidate(
+            "KSWIN(alpha=1e-6, 500/100), test every 10",
+            kswin(alpha=1e-6, window_size=500, stat_size=100, stride=10),
+        ),
     ]
 
 
@@ -288,6 +369,7 @@ class _Binarized:
 
 # ---- the batch baseline --------------------------------------------------------------
 
+
 def psi(reference: np.ndarray, window: np.ndarray, eps: float = 1e-4) -> float:
     """Population stability index of a 0/1 variable."""
     p = np.clip(np.array([1 - reference.mean(), reference.mean()]), eps, None)
@@ -298,8 +380,14 @@ def psi(reference: np.ndarray, window: np.ndarray, eps: float = 1e-4) -> float:
 class BatchTest:
     """Every `every` events, test the last `every` events against the reference window."""
 
-    def __init__(self, kind: str, threshold: float, every: int = 500,
-                 reference_size: int = REFERENCE, column: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        threshold: float,
+        every: int = 500,
+        reference_size: int = REFERENCE,
+        column: str | None = None,
+    ) -> None:
         self.kind, self.threshold, self.every = kind, threshold, every
         self.reference_size, self.column = reference_size, column
         self._values: list[float] = []
@@ -339,18 +427,24 @@ class _AnyOf:
 def batch_candidates(signal: str) -> list[Candidate]:
     def ks(alpha: float) -> Callable[[], BatchTest | _AnyOf]:
         if signal == "data":
-            return lambda: _AnyOf([BatchTest("ks", alpha, column=c)
-                                   for c in ("log_length", "marked_ratio")])
+            return lambda: _AnyOf(
+                [BatchTest("ks", alpha, column=c) for c in ("log_length", "marked_ratio")]
+            )
         return lambda: BatchTest("ks", alpha)
 
     if signal in ("refusal", "toxicity"):
-        return [Candidate("batch PSI > 0.1, every 500", lambda: BatchTest("psi", 0.1)),
-                Candidate("batch PSI > 0.05, every 500", lambda: BatchTest("psi", 0.05))]
-    return [Candidate("batch KS p < 0.05, every 500", ks(0.05)),
-            Candidate("batch KS p < 1e-4, every 500", ks(1e-4))]
+        return [
+            Candidate("batch PSI > 0.1, every 500", lambda: BatchTest("psi", 0.1)),
+            Candidate("batch PSI > 0.05, every 500", lambda: BatchTest("psi", 0.05)),
+        ]
+    return [
+        Candidate("batch KS p < 0.05, every 500", ks(0.05)),
+        Candidate("batch KS p < 1e-4, every 500", ks(1e-4)),
+    ]
 
 
 # ---- running -------------------------------------------------------------------------
+
 
 def detections(monitor, values: list) -> Iterator[int]:
     for i, x in enumerate(values):
@@ -393,16 +487,22 @@ def row(signal: str, name: str, result: Result, seconds: float) -> str:
         delay = f"{mean:,.0f} / {worst:,}"
     else:
         delay = "–"
-    return (f"| {signal} | {name} | {delay} | {result.missed} | {result.false_alarms} / "
-            f"{result.stationary_events:,} | {result.fa_per_100k:.1f} | {seconds:.1f} |")
+    return (
+        f"| {signal} | {name} | {delay} | {result.missed} | {result.false_alarms} / "
+        f"{result.stationary_events:,} | {result.fa_per_100k:.1f} | {seconds:.1f} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--stationary", type=int, default=100_000)
-    parser.add_argument("--change-at", type=int, default=20_000,
-                        help="events before the change (the reference included)")
+    parser.add_argument(
+        "--change-at",
+        type=int,
+        default=20_000,
+        help="events before the change (the reference included)",
+    )
     parser.add_argument("--data-change-at", type=int, default=3_000)
     parser.add_argument("--after", type=int, default=5_000, help="events after the change")
     parser.add_argument("--only", default="", help="comma-separated signals to run")
@@ -422,39 +522,66 @@ def main(argv: list[str] | None = None) -> int:
     def topic() -> tuple[list[Stream], Stream]:
         nonlocal pool
         pool = pool or topic_pool()
-        return ([topic_stream(pool, s, *at(s, c)) for s in seeds],
-                topic_stream(pool, 1000, args.stationary + REFERENCE, None))
+        return (
+            [topic_stream(pool, s, *at(s, c)) for s in seeds],
+            topic_stream(pool, 1000, args.stationary + REFERENCE, None),
+        )
 
     plans["embedding"] = (topic, embedding_candidates())
-    plans["refusal"] = (lambda: (
-        [rate_stream("refusal", s, *at(s, c), 0.02, 0.10) for s in seeds],
-        rate_stream("refusal", 1000, args.stationary, None, 0.02, 0.02),
-    ), rate_candidates(0.05))
-    plans["toxicity"] = (lambda: (
-        [rate_stream("toxicity", s, *at(s, c), 0.005, 0.04) for s in seeds],
-        rate_stream("toxicity", 1000, args.stationary, None, 0.005, 0.005),
-    ), rate_candidates(0.02))
-    plans["accuracy"] = (lambda: (
-        [feedback_stream(s, *at(s, c)) for s in seeds],
-        feedback_stream(1000, args.stationary, None),
-    ), accuracy_candidates())
+    plans["refusal"] = (
+        lambda: (
+            [rate_stream("refusal", s, *at(s, c), 0.02, 0.10) for s in seeds],
+            rate_stream("refusal", 1000, args.stationary, None, 0.02, 0.02),
+        ),
+        rate_candidates(0.05),
+    )
+    plans["toxicity"] = (
+        lambda: (
+            [rate_stream("toxicity", s, *at(s, c), 0.005, 0.04) for s in seeds],
+            rate_stream("toxicity", 1000, args.stationary, None, 0.005, 0.005),
+        ),
+        rate_candidates(0.02),
+    )
+    plans["accuracy"] = (
+        lambda: (
+            [feedback_stream(s, *at(s, c)) for s in seeds],
+            feedback_stream(1000, args.stationary, None),
+        ),
+        accuracy_candidates(),
+    )
     # KSWIN keeps no memory past its window, so a short lead-in shows its delay as well.
-    plans["data"] = (lambda: (
-        [length_stream(s, *at(s, args.data_change_at)) for s in seeds],
-        length_stream(1000, args.stationary, None),
-    ), feature_candidates())
+    plans["data"] = (
+        lambda: (
+            [length_stream(s, *at(s, args.data_change_at)) for s in seeds],
+            length_stream(1000, args.stationary, None),
+        ),
+        feature_candidates(),
+    )
 
-    shipped = {name: make() for name, make in (
-        ("embedding, rates, accuracy", default_mean_detector), ("data", default_feature_detector))}
-    print("shipped (operators/drift/detectors.py): " + "; ".join(
-        f"{name} {type(d).__name__}"
-        f"{ {k: v for k, v in d._get_params().items() if not hasattr(v, '__len__')} }"
-        for name, d in shipped.items()))
-    print(f"change after {c:,} (+0..499) events (data: {args.data_change_at:,}), "
-          f"{args.after:,} after it, {args.seeds} seeds; "
-          f"stationary streams of {args.stationary:,} events\n")
-    print("| signal | detector | delay mean / worst | missed | false alarms / stationary "
-          "events | FA per 100k | s |")
+    shipped = {
+        name: make()
+        for name, make in (
+            ("embedding, rates, accuracy", default_mean_detector),
+            ("data", default_feature_detector),
+        )
+    }
+    print(
+        "shipped (operators/drift/detectors.py): "
+        + "; ".join(
+            f"{name} {type(d).__name__}"
+            f"{ {k: v for k, v in d._get_params().items() if not hasattr(v, '__len__')} }"
+            for name, d in shipped.items()
+        )
+    )
+    print(
+        f"change after {c:,} (+0..499) events (data: {args.data_change_at:,}), "
+        f"{args.after:,} after it, {args.seeds} seeds; "
+        f"stationary streams of {args.stationary:,} events\n"
+    )
+    print(
+        "| signal | detector | delay mean / worst | missed | false alarms / stationary "
+        "events | FA per 100k | s |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for signal, (make, candidates) in plans.items():
         if only and signal not in only:

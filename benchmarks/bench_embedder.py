@@ -23,29 +23,46 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from models.build.source import SourceSpec, resolve_source  # noqa: E402
-from models.embedder import Embedder, load_embedder  # noqa: E402
-from models.manifest import TOKENIZER_FILE, Manifest  # noqa: E402
-from models.paths import CACHE_DIR, default_model_dir  # noqa: E402
+from models.build.source import SourceSpec, resolve_source
+from models.embedder import Embedder, load_embedder
+from models.manifest import TOKENIZER_FILE, Manifest
+from models.paths import CACHE_DIR, default_model_dir
 
 THREADS = 2
 BATCH_SIZES = (1, 8, 32, 128)
 
 GREETINGS = ["hi", "ok", "thanks!", "cảm ơn shop", "dạ vâng", "alo", "👍", "ok ạ", "hello?", "yes"]
 EN_PARTS = [
-    "I want to cancel my order", "when will my package arrive", "the payment failed twice",
-    "can I change the delivery address", "please refund me", "the item arrived damaged",
-    "my discount code does not work", "how do I reset my password",
-    "the app crashes when I open the cart", "I was charged twice for order {n}",
-    "can you send me the invoice", "is this available in size L",
-    "your courier never showed up", "I need to talk to a real person",
+    "I want to cancel my order",
+    "when will my package arrive",
+    "the payment failed twice",
+    "can I change the delivery address",
+    "please refund me",
+    "the item arrived damaged",
+    "my discount code does not work",
+    "how do I reset my password",
+    "the app crashes when I open the cart",
+    "I was charged twice for order {n}",
+    "can you send me the invoice",
+    "is this available in size L",
+    "your courier never showed up",
+    "I need to talk to a real person",
 ]
 VI_PARTS = [
-    "tôi muốn hủy đơn hàng", "khi nào đơn {n} được giao", "thanh toán bị lỗi hai lần",
-    "cho em đổi địa chỉ giao hàng", "shop hoàn tiền cho em với", "sản phẩm bị hỏng khi nhận",
-    "mã giảm giá không dùng được", "em quên mật khẩu rồi", "ứng dụng bị văng khi mở giỏ hàng",
-    "tài khoản bị trừ tiền hai lần", "gửi giúp em hóa đơn", "áo này còn size L không ạ",
-    "shipper không đến lấy hàng", "cho tôi nói chuyện với nhân viên",
+    "tôi muốn hủy đơn hàng",
+    "khi nào đơn {n} được giao",
+    "thanh toán bị lỗi hai lần",
+    "cho em đổi địa chỉ giao hàng",
+    "shop hoàn tiền cho em với",
+    "sản phẩm bị hỏng khi nhận",
+    "mã giảm giá không dùng được",
+    "em quên mật khẩu rồi",
+    "ứng dụng bị văng khi mở giỏ hàng",
+    "tài khoản bị trừ tiền hai lần",
+    "gửi giúp em hóa đơn",
+    "áo này còn size L không ạ",
+    "shipper không đến lấy hàng",
+    "cho tôi nói chuyện với nhân viên",
 ]
 TAILS = ["", " please", " ạ", " asap", " nhé", "!!", "?", " thanks", " shop ơi"]
 
@@ -129,8 +146,11 @@ def main() -> int:
         import torch
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        print("torch and sentence-transformers are needed: run this with "
-              ".cache/bench-venv/bin/python (setup in benchmarks/README.md)", file=sys.stderr)
+        print(
+            "torch and sentence-transformers are needed: run this with "
+            ".cache/bench-venv/bin/python (setup in benchmarks/README.md)",
+            file=sys.stderr,
+        )
         return 2
     torch.set_num_threads(THREADS)
 
@@ -140,26 +160,41 @@ def main() -> int:
     int8 = load_embedder(model_dir, threads=THREADS)
     tmp = Path(tempfile.mkdtemp())
     source_dir = build_fp32_model(manifest, tmp / "fp32.onnx")
-    fp32 = Embedder(tmp / "fp32.onnx", model_dir / TOKENIZER_FILE,
-                    max_seq_length=manifest.max_seq_length, dim=manifest.dim,
-                    version="fp32", threads=THREADS)
+    fp32 = Embedder(
+        tmp / "fp32.onnx",
+        model_dir / TOKENIZER_FILE,
+        max_seq_length=manifest.max_seq_length,
+        dim=manifest.dim,
+        version="fp32",
+        threads=THREADS,
+    )
     st_model = SentenceTransformer(str(source_dir), device="cpu")
     st_model.max_seq_length = manifest.max_seq_length
 
     def torch_embed(texts: list[str], batch_size: int) -> np.ndarray:
         # encode() sorts by length inside each call: one call per arrival batch keeps
         # arrival order; one call over everything is its length-bucketed mode.
-        return st_model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
+        return st_model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
 
     def ours(embedder: Embedder) -> Callable[[list[str], int], np.ndarray]:
         return lambda texts, batch_size: embedder.embed(texts, batch_size=batch_size)
 
-    impls = {"(a) torch fp32": torch_embed, "(b) onnxruntime fp32": ours(fp32),
-             "(c) headwater int8": ours(int8)}
+    impls = {
+        "(a) torch fp32": torch_embed,
+        "(b) onnxruntime fp32": ours(fp32),
+        "(c) headwater int8": ours(int8),
+    }
     counts = int8.token_counts(lines)
-    print(f"{len(lines)} lines, mean {np.mean(counts):.1f} tokens (max {max(counts)}), "
-          f"{THREADS} threads, median of {args.runs} runs, model {manifest.version}")
+    print(
+        f"{len(lines)} lines, mean {np.mean(counts):.1f} tokens (max {max(counts)}), "
+        f"{THREADS} threads, median of {args.runs} runs, model {manifest.version}"
+    )
 
     rates: dict[tuple[str, int, str], float] = {}
     outputs: dict[tuple[str, int, str], np.ndarray] = {}
@@ -170,30 +205,46 @@ def main() -> int:
             runners: dict[str, Callable[[], np.ndarray]] = {}
             for name, embed in impls.items():
                 if order == "arrival":
+
                     def run(embed=embed, batches=batches, size=size) -> np.ndarray:
                         return np.concatenate([embed([lines[i] for i in b], size) for b in batches])
                 else:
+
                     def run(embed=embed, size=size) -> np.ndarray:
                         return embed(lines, size)
+
                 runners[name] = run
             for name, (seconds, out) in time_interleaved(runners, args.runs).items():
                 rates[name, size, order] = len(lines) / seconds
                 outputs[name, size, order] = out
-                print(f"  {name:22s} batch {size:3d} {order:8s} {len(lines) / seconds:8.1f}/s",
-                      flush=True)
+                print(
+                    f"  {name:22s} batch {size:3d} {order:8s} {len(lines) / seconds:8.1f}/s",
+                    flush=True,
+                )
 
-    print("\n| batch | order | (a) torch fp32 /s | (b) ort fp32 /s | (c) int8 /s "
-          "| (c)/(a) | (b)/(a) | padded batch fill |")
+    print(
+        "\n| batch | order | (a) torch fp32 /s | (b) ort fp32 /s | (c) int8 /s "
+        "| (c)/(a) | (b)/(a) | padded batch fill |"
+    )
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for (name, size, order), rate in rates.items():
         if not name.startswith("(a)"):
             continue
         b, c = rates["(b) onnxruntime fp32", size, order], rates["(c) headwater int8", size, order]
-        batches = (arrival_batches(len(lines), size) if order == "arrival"
-                   else [list(x) for x in np.array_split(np.argsort(counts, kind="stable"),
-                                                         max(1, -(-len(lines) // size)))])
-        print(f"| {size} | {order} | {rate:.0f} | {b:.0f} | {c:.0f} | {c / rate:.2f}x "
-              f"| {b / rate:.2f}x | {padding_fill(counts, batches):.0%} |")
+        batches = (
+            arrival_batches(len(lines), size)
+            if order == "arrival"
+            else [
+                list(x)
+                for x in np.array_split(
+                    np.argsort(counts, kind="stable"), max(1, -(-len(lines) // size))
+                )
+            ]
+        )
+        print(
+            f"| {size} | {order} | {rate:.0f} | {b:.0f} | {c:.0f} | {c / rate:.2f}x "
+            f"| {b / rate:.2f}x | {padding_fill(counts, batches):.0%} |"
+        )
 
     reference = outputs["(a) torch fp32", 32, "bucketed"]
     ours_out = outputs["(c) headwater int8", 32, "bucketed"]
@@ -202,16 +253,21 @@ def main() -> int:
     alone = outputs["(c) headwater int8", 1, "bucketed"]
     independence = min(
         float(cosines(alone, outputs["(c) headwater int8", size, order]).min())
-        for size in BATCH_SIZES[1:] for order in ("arrival", "bucketed")
+        for size in BATCH_SIZES[1:]
+        for order in ("arrival", "bucketed")
     )
     # Repeated lines ("ok", "cảm ơn shop") tie exactly, which makes top-10 sets arbitrary:
     # neighbours are compared over the distinct lines.
     distinct = sorted({text: i for i, text in enumerate(lines)}.values())
-    print(f"\n(c) vs (a): mean cosine {agreement.mean():.5f}, min {agreement.min():.5f}, "
-          f"top-10 neighbour overlap {top10_overlap(ours_out[distinct], reference[distinct]):.4f}"
-          f" over {len(distinct)} distinct lines")
-    print(f"(b) vs (a): min cosine {cosines(fp32_out, reference).min():.6f}, top-10 overlap "
-          f"{top10_overlap(fp32_out[distinct], reference[distinct]):.4f}")
+    print(
+        f"\n(c) vs (a): mean cosine {agreement.mean():.5f}, min {agreement.min():.5f}, "
+        f"top-10 neighbour overlap {top10_overlap(ours_out[distinct], reference[distinct]):.4f}"
+        f" over {len(distinct)} distinct lines"
+    )
+    print(
+        f"(b) vs (a): min cosine {cosines(fp32_out, reference).min():.6f}, top-10 overlap "
+        f"{top10_overlap(fp32_out[distinct], reference[distinct]):.4f}"
+    )
     print(f"(c) batch independence (alone vs in any batch above): min cosine {independence:.6f}")
     return 0
 

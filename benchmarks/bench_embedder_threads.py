@@ -48,7 +48,7 @@ def session(model_path: str, threads: int, spin: bool) -> ort.InferenceSession:
     return ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
 
 
-def trickle(embedder, text: str) -> tuple[float, float]:  # noqa: ANN001
+def trickle(embedder, text: str) -> tuple[float, float]:
     cpu, latencies = time.process_time(), []
     for _ in range(50):
         started = time.perf_counter()
@@ -58,7 +58,7 @@ def trickle(embedder, text: str) -> tuple[float, float]:  # noqa: ANN001
     return time.process_time() - cpu, statistics.median(latencies)
 
 
-def batches(embedder, texts: list[str], seconds: float = 1.5) -> float:  # noqa: ANN001
+def batches(embedder, texts: list[str], seconds: float = 1.5) -> float:
     embedder.embed(texts)
     started, n = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
@@ -69,7 +69,7 @@ def batches(embedder, texts: list[str], seconds: float = 1.5) -> float:  # noqa:
 
 def main() -> None:
     embedder = load_embedder()
-    model_path = embedder._session._model_path  # noqa: SLF001 - same file, other options
+    model_path = embedder._session._model_path
     sessions = {spin: session(model_path, embedder.threads, spin) for spin in (True, False)}
     trickle_text = text_of(48)
     batch_texts = [text_of(64)] * 32
@@ -78,27 +78,34 @@ def main() -> None:
     }
     for _ in range(3):
         for spin, sess in sessions.items():
-            embedder._session = sess  # noqa: SLF001
+            embedder._session = sess
             cpu, latency = trickle(embedder, trickle_text)
             results[spin]["cpu"].append(cpu)
             results[spin]["latency"].append(latency)
             results[spin]["texts/s"].append(batches(embedder, batch_texts))
-    print(f"tokens: trickle text {embedder.token_counts([trickle_text])[0]}, "
-          f"batch texts {embedder.token_counts(batch_texts[:1])[0]}; threads {embedder.threads}")
+    print(
+        f"tokens: trickle text {embedder.token_counts([trickle_text])[0]}, "
+        f"batch texts {embedder.token_counts(batch_texts[:1])[0]}; threads {embedder.threads}"
+    )
     print("| spinning | trickle CPU s (50 texts) | trickle median latency ms | batch texts/s |")
     print("| --- | ---: | ---: | ---: |")
     for spin in (True, False):
         r = results[spin]
-        print(f"| {'on' if spin else 'off'} | {statistics.median(r['cpu']):.2f} | "
-              f"{statistics.median(r['latency']) * 1000:.1f} | "
-              f"{statistics.median(r['texts/s']):.0f} |")
+        print(
+            f"| {'on' if spin else 'off'} | {statistics.median(r['cpu']):.2f} | "
+            f"{statistics.median(r['latency']) * 1000:.1f} | "
+            f"{statistics.median(r['texts/s']):.0f} |"
+        )
     cpu_ratio = statistics.median(results[True]["cpu"]) / statistics.median(results[False]["cpu"])
-    rate_ratio = (statistics.median(results[False]["texts/s"])
-                  / statistics.median(results[True]["texts/s"]))
-    print(f"spinning off: trickle CPU {cpu_ratio:.1f}x less, batches at {rate_ratio:.2f}x the "
-          "spinning rate")
+    rate_ratio = statistics.median(results[False]["texts/s"]) / statistics.median(
+        results[True]["texts/s"]
+    )
+    print(
+        f"spinning off: trickle CPU {cpu_ratio:.1f}x less, batches at {rate_ratio:.2f}x the "
+        "spinning rate"
+    )
 
-    embedder._session = sessions[False]  # noqa: SLF001
+    embedder._session = sessions[False]
     print("\n| words | tokens/text | texts/s | tokens/s |")
     print("| ---: | ---: | ---: | ---: |")
     for words in (16, 32, 64, 128, 250):
@@ -109,12 +116,16 @@ def main() -> None:
 
     convs, _, _ = conversations(400, seed=3)
     corpora = {
-        "closed segments": [seg.text for versions in rounds(convs, embedder.token_counts)
-                            for seg in versions if seg.final],
+        "closed segments": [
+            seg.text
+            for versions in rounds(convs, embedder.token_counts)
+            for seg in versions
+            if seg.final
+        ],
         "message lines": [f"{m.role}: {m.text}" for conv in convs for m in conv][:2000],
     }
     for name, texts in corpora.items():
-        calls = [texts[i:i + 32] for i in range(0, len(texts), 32)]
+        calls = [texts[i : i + 32] for i in range(0, len(texts), 32)]
         rates: dict[int, list[float]] = {size: [] for size in (32, 16, 8, 4)}
         for _ in range(2):
             for size, measured in rates.items():
@@ -123,13 +134,16 @@ def main() -> None:
                     embedder.embed(call, batch_size=size)
                 measured.append(len(texts) / (time.perf_counter() - started))
         counts = embedder.token_counts(texts)
-        print(f"\n{len(texts)} {name}, {statistics.mean(counts):.0f} tokens on average "
-              f"(max {max(counts)}), in calls of 32")
+        print(
+            f"\n{len(texts)} {name}, {statistics.mean(counts):.0f} tokens on average "
+            f"(max {max(counts)}), in calls of 32"
+        )
         print("| rows per run | texts/s | vs 32 |")
         print("| ---: | ---: | ---: |")
         for size, measured in rates.items():
             ratio = statistics.median(measured) / statistics.median(rates[32])
             print(f"| {size} | {statistics.median(measured):.1f} | {ratio:.2f}x |")
+
 
 if __name__ == "__main__":
     main()

@@ -94,10 +94,16 @@ class Prober:
             with self.lock:
                 pending = list(self.pending)
             for probe in pending:
-                res = col.with_tenant(probe.tenant).query.bm25(
-                    query=probe.phrase, query_properties=["text"], limit=1,
-                    return_properties=["message_count"],
-                ) if self._tenant_exists(col, probe.tenant) else None
+                res = (
+                    col.with_tenant(probe.tenant).query.bm25(
+                        query=probe.phrase,
+                        query_properties=["text"],
+                        limit=1,
+                        return_properties=["message_count"],
+                    )
+                    if self._tenant_exists(col, probe.tenant)
+                    else None
+                )
                 found = res is not None and res.objects
                 if found or now_ms() - probe.sent_ms > PROBE_TIMEOUT_S * 1000:
                     probe.found_ms = now_ms() if found else None
@@ -106,7 +112,7 @@ class Prober:
                         self.done.append(probe)
             time.sleep(POLL_S)
 
-    def _tenant_exists(self, col, tenant: str) -> bool:  # noqa: ANN001
+    def _tenant_exists(self, col, tenant: str) -> bool:
         if tenant not in self.known_tenants:
             try:
                 if tenant in col.tenants.get():
@@ -122,11 +128,19 @@ class Prober:
 
 
 def envelope(tenant: str, conv: int, seq: int, text: str, role: str, t_ms: int) -> bytes:
-    payload = {"id": f"m-{seq}", "platform": "shopee", "conversation_id": f"c-{conv}",
-               "user_id": f"u-{conv}", "role": role, "content": text, "timestamp": t_ms,
-               "idempotency_key": f"k-{seq}"}
-    return orjson.dumps({"source": "webhook", "tenant": tenant, "received_at": t_ms,
-                         "payload": payload})
+    payload = {
+        "id": f"m-{seq}",
+        "platform": "shopee",
+        "conversation_id": f"c-{conv}",
+        "user_id": f"u-{conv}",
+        "role": role,
+        "content": text,
+        "timestamp": t_ms,
+        "idempotency_key": f"k-{seq}",
+    }
+    return orjson.dumps(
+        {"source": "webhook", "tenant": tenant, "received_at": t_ms, "payload": payload}
+    )
 
 
 def scrape(port: int, name: str) -> dict[tuple, float]:
@@ -176,17 +190,25 @@ def service_pid(name: str) -> int | None:
 
 def start(module_call: str, env: dict, log: Path, *args: str) -> subprocess.Popen:
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "bytewax.run", module_call, *args],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "bytewax.run", module_call, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def start_index(processes: int, env: dict, work: Path) -> list[subprocess.Popen]:
     """The index flow as `processes` Bytewax processes sharing the partitions."""
     addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
     return [
-        start(f"flows.index:build(metrics_port={INDEX_METRICS_PORT + i})", env,
-              work / f"index-{i}.log",
-              *(("-i", str(i), "-a", addresses) if processes > 1 else ()))
+        start(
+            f"flows.index:build(metrics_port={INDEX_METRICS_PORT + i})",
+            env,
+            work / f"index-{i}.log",
+            *(("-i", str(i), "-a", addresses) if processes > 1 else ()),
+        )
         for i in range(processes)
     ]
 
@@ -200,7 +222,7 @@ def scrape_index(processes: int) -> dict[tuple, float]:
     return total
 
 
-def wait_until(pred, timeout_s: float, what: str) -> None:  # noqa: ANN001
+def wait_until(pred, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if pred():
@@ -234,9 +256,16 @@ def baseline(settings: Settings, seconds: float, rate: float) -> list[float]:
         text = f"user: {rand.choice(USER_LINES)} {phrase}"
         sent = now_ms()
         vec = embedder.embed([text])[0].tolist()
-        col.with_tenant(tenant).data.insert({"text": text, "tenant": tenant,
-                                             "conversation_id": "base", "segment": i,
-                                             "message_count": 1}, vector=vec)
+        col.with_tenant(tenant).data.insert(
+            {
+                "text": text,
+                "tenant": tenant,
+                "conversation_id": "base",
+                "segment": i,
+                "message_count": 1,
+            },
+            vector=vec,
+        )
         prober.add(Probe(tenant, phrase, sent))
         i += 1
         time.sleep(max(0.0, 1 / rate - (now_ms() - sent) / 1000))
@@ -252,8 +281,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="10,25,50,100")
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--lateness-s", type=float, default=0.25,
-                        help="HEADWATER_ALLOWED_LATENESS_S of the ingest flow")
+    parser.add_argument(
+        "--lateness-s",
+        type=float,
+        default=0.25,
+        help="HEADWATER_ALLOWED_LATENESS_S of the ingest flow",
+    )
     parser.add_argument("--conversations", type=int, default=300)
     parser.add_argument("--index-processes", type=int, default=1)
     args = parser.parse_args()
@@ -265,21 +298,39 @@ def main() -> None:
     ensure_topics(settings.kafka_brokers, [raw_topic], settings.kafka_partitions)
 
     work = Path(tempfile.mkdtemp(prefix="bench-freshness-"))
-    env = {**os.environ, "HEADWATER_KAFKA_START": "end",
-           "HEADWATER_ALLOWED_LATENESS_S": str(args.lateness_s)}
+    env = {
+        **os.environ,
+        "HEADWATER_KAFKA_START": "end",
+        "HEADWATER_ALLOWED_LATENESS_S": str(args.lateness_s),
+    }
     ingest = start(
         f"flows.ingest:build(source='kafka:{raw_topic}', archive_dir='{work / 'archive'}', "
-        f"metrics_port={INGEST_METRICS_PORT})", env, work / "ingest.log")
+        f"metrics_port={INGEST_METRICS_PORT})",
+        env,
+        work / "ingest.log",
+    )
     index = start_index(args.index_processes, env, work)
     try:
         for i in range(args.index_processes):
-            wait_until(lambda i=i: scrape(INDEX_METRICS_PORT + i, "headwater_index") != {}, 60,
-                       "the index flow's metrics")
-        wait_until(lambda: scrape(INGEST_METRICS_PORT, "headwater_ingest") != {}, 60,
-                   "the ingest flow's metrics")
+            wait_until(
+                lambda i=i: scrape(INDEX_METRICS_PORT + i, "headwater_index") != {},
+                60,
+                "the index flow's metrics",
+            )
+        wait_until(
+            lambda: scrape(INGEST_METRICS_PORT, "headwater_ingest") != {},
+            60,
+            "the ingest flow's metrics",
+        )
         time.sleep(5)  # both consumers assigned and at the end of their topics
-        report = run_phases(settings, rates, args, tenants, raw_topic,
-                            {"ingest": [ingest.pid], "index": [p.pid for p in index]})
+        report = run_phases(
+            settings,
+            rates,
+            args,
+            tenants,
+            raw_topic,
+            {"ingest": [ingest.pid], "index": [p.pid for p in index]},
+        )
     finally:
         for proc in (ingest, *index):
             proc.terminate()
@@ -288,38 +339,59 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
     base = baseline(settings, min(args.seconds, 30), 10)
-    print(f"\nbaseline (embed + insert one object, then probe), 10/s: "
-          f"p50 {pct(base, 50):.3f} s  p95 {pct(base, 95):.3f} s  p99 {pct(base, 99):.3f} s")
-    print("\n| rate msg/s | produced | probes | probe p50 | p95 | p99 | p95 / baseline p95 "
-          "| ack p50 | ack p95 | backlog end | backlog +10 s | refinements pending end | +10 s "
-          "| tokens / message | CPU s: ingest / index / weaviate / kafka / bench |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-          "| ---: | ---: | --- |")
+    print(
+        f"\nbaseline (embed + insert one object, then probe), 10/s: "
+        f"p50 {pct(base, 50):.3f} s  p95 {pct(base, 95):.3f} s  p99 {pct(base, 99):.3f} s"
+    )
+    print(
+        "\n| rate msg/s | produced | probes | probe p50 | p95 | p99 | p95 / baseline p95 "
+        "| ack p50 | ack p95 | backlog end | backlog +10 s | refinements pending end | +10 s "
+        "| tokens / message | CPU s: ingest / index / weaviate / kafka / bench |"
+    )
+    print(
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | --- |"
+    )
     for row in report:
         lat = row["probe"]
-        print(f"| {row['rate']:.0f} | {row['produced']} | {len(lat)} | {pct(lat, 50):.3f} | "
-              f"{pct(lat, 95):.3f} | {pct(lat, 99):.3f} | {pct(lat, 95) / pct(base, 95):.1f}× | "
-              f"{row['ack'][0]:.2f} | {row['ack'][1]:.2f} | {row['backlog_end']:.0f} | "
-              f"{row['backlog_after']:.0f} | {row['refines_end']:.0f} | "
-              f"{row['refines_after']:.0f} | {row['tokens_per_message']:.1f} | "
-              + " / ".join(f"{row['cpu'][k]:.0f}" for k in
-                           ("ingest", "index", "weaviate", "kafka", "bench")) + " |")
+        print(
+            f"| {row['rate']:.0f} | {row['produced']} | {len(lat)} | {pct(lat, 50):.3f} | "
+            f"{pct(lat, 95):.3f} | {pct(lat, 99):.3f} | {pct(lat, 95) / pct(base, 95):.1f}× | "
+            f"{row['ack'][0]:.2f} | {row['ack'][1]:.2f} | {row['backlog_end']:.0f} | "
+            f"{row['backlog_after']:.0f} | {row['refines_end']:.0f} | "
+            f"{row['refines_after']:.0f} | {row['tokens_per_message']:.1f} | "
+            + " / ".join(
+                f"{row['cpu'][k]:.0f}" for k in ("ingest", "index", "weaviate", "kafka", "bench")
+            )
+            + " |"
+        )
     print(f"\nlogs in {work}")
 
 
-def run_phases(settings: Settings, rates: list[float], args, tenants: list[str],  # noqa: ANN001
-               raw_topic: str, pids: dict[str, list[int]]) -> list[dict]:
+def run_phases(
+    settings: Settings,
+    rates: list[float],
+    args,
+    tenants: list[str],
+    raw_topic: str,
+    pids: dict[str, list[int]],
+) -> list[dict]:
     client = connect_weaviate(settings)
     prober = Prober(client, ALIAS)
     probe_thread = threading.Thread(target=prober.run, daemon=True)
     probe_thread.start()
     producer = Producer({"bootstrap.servers": settings.kafka_brokers, "linger.ms": 0})
-    all_pids = {**pids, "weaviate": [service_pid("weaviate")], "kafka": [service_pid("kafka")],
-                "bench": [os.getpid()]}
+    all_pids = {
+        **pids,
+        "weaviate": [service_pid("weaviate")],
+        "kafka": [service_pid("kafka")],
+        "bench": [os.getpid()],
+    }
 
     def cpu() -> dict[str, float]:
-        return {k: sum(cpu_seconds(p) if p else float("nan") for p in ps)
-                for k, ps in all_pids.items()}
+        return {
+            k: sum(cpu_seconds(p) if p else float("nan") for p in ps) for k, ps in all_pids.items()
+        }
 
     rand = random.Random(42)
     seq = 0
@@ -338,15 +410,18 @@ def run_phases(settings: Settings, rates: list[float], args, tenants: list[str],
             tenant = tenants[conv % len(tenants)]
             role = "user" if rand.random() < 0.6 else "bot"
             text = rand.choice(USER_LINES if role == "user" else AGENT_LINES).format(
-                order=f"DH{rand.randint(240000000, 249999999)}", phone="[PHONE]",
-                email="[EMAIL]")
+                order=f"DH{rand.randint(240000000, 249999999)}", phone="[PHONE]", email="[EMAIL]"
+            )
             phrase = None
             if produced % probe_every == 0:
                 phrase = f"zq{uuid.uuid4().hex[:12]}"
                 text = f"{text} {phrase}"
             sent = now_ms()
-            producer.produce(raw_topic, key=f"c-{conv}".encode(),
-                             value=envelope(tenant, conv, seq, text, role, sent))
+            producer.produce(
+                raw_topic,
+                key=f"c-{conv}".encode(),
+                value=envelope(tenant, conv, seq, text, role, sent),
+            )
             producer.poll(0)
             if phrase:
                 prober.add(Probe(tenant, phrase, sent))
@@ -364,27 +439,40 @@ def run_phases(settings: Settings, rates: list[float], args, tenants: list[str],
         probes = prober.take()
         lost = sum(1 for p in probes if p.found_ms is None)
         row = {
-            "rate": rate, "produced": produced, "lost_probes": lost,
+            "rate": rate,
+            "produced": produced,
+            "lost_probes": lost,
             "probe": [(p.found_ms - p.sent_ms) / 1000 for p in probes if p.found_ms],
-            "ack": histogram_quantiles(before, after, "headwater_index_freshness_seconds",
-                                       (0.5, 0.95)),
-            "backlog_end": backlog_end, "backlog_after": backlog_after,
+            "ack": histogram_quantiles(
+                before, after, "headwater_index_freshness_seconds", (0.5, 0.95)
+            ),
+            "backlog_end": backlog_end,
+            "backlog_after": backlog_after,
             "refines_end": counter(after, "headwater_index_refines_pending"),
             "refines_after": counter(later, "headwater_index_refines_pending"),
             "cpu": {k: cpu_after[k] - cpu_before[k] for k in all_pids},
             "tokens_per_message": (
-                (counter(later, "headwater_index_embedded_tokens_total")
-                 - counter(before, "headwater_index_embedded_tokens_total"))
-                / max(1.0, counter(later, "headwater_index_messages_total")
-                      - counter(before, "headwater_index_messages_total"))),
+                (
+                    counter(later, "headwater_index_embedded_tokens_total")
+                    - counter(before, "headwater_index_embedded_tokens_total")
+                )
+                / max(
+                    1.0,
+                    counter(later, "headwater_index_messages_total")
+                    - counter(before, "headwater_index_messages_total"),
+                )
+            ),
         }
-        print(f"rate {rate:.0f}/s: produced {produced}, probes {len(probes)} "
-              f"(not found in {PROBE_TIMEOUT_S:.0f} s: {lost}), probe p50/p95/p99 "
-              f"{pct(row['probe'], 50):.3f}/{pct(row['probe'], 95):.3f}/"
-              f"{pct(row['probe'], 99):.3f} s, backlog {backlog_end:.0f} -> "
-              f"{backlog_after:.0f}, refinements pending {row['refines_end']:.0f} -> "
-              f"{row['refines_after']:.0f}, {row['tokens_per_message']:.1f} tokens embedded "
-              "per message", flush=True)
+        print(
+            f"rate {rate:.0f}/s: produced {produced}, probes {len(probes)} "
+            f"(not found in {PROBE_TIMEOUT_S:.0f} s: {lost}), probe p50/p95/p99 "
+            f"{pct(row['probe'], 50):.3f}/{pct(row['probe'], 95):.3f}/"
+            f"{pct(row['probe'], 99):.3f} s, backlog {backlog_end:.0f} -> "
+            f"{backlog_after:.0f}, refinements pending {row['refines_end']:.0f} -> "
+            f"{row['refines_after']:.0f}, {row['tokens_per_message']:.1f} tokens embedded "
+            "per message",
+            flush=True,
+        )
         report.append(row)
     prober.stop.set()
     probe_thread.join()

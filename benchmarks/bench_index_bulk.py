@@ -61,25 +61,33 @@ def prefix_file(lines: int, run: str, out: Path) -> list[str]:
 def report_progress(every_s: float, stop: threading.Event) -> None:
     started = time.perf_counter()
     while not stop.wait(every_s):
-        print(f"  {time.perf_counter() - started:,.0f} s: lines read "
-              f"{total(ingest_metrics.RECEIVED):,.0f}, messages "
-              f"{total(ingest_metrics.EMITTED, output='messages'):,.0f}, versions upserted "
-              f"{total(index_metrics.SEGMENTS, outcome='stored'):,.0f}", flush=True)
+        print(
+            f"  {time.perf_counter() - started:,.0f} s: lines read "
+            f"{total(ingest_metrics.RECEIVED):,.0f}, messages "
+            f"{total(ingest_metrics.EMITTED, output='messages'):,.0f}, versions upserted "
+            f"{total(index_metrics.SEGMENTS, outcome='stored'):,.0f}",
+            flush=True,
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=100_000)
-    parser.add_argument("--baseline-sample", type=int, default=20_000,
-                        help="final segment texts the baseline embeds")
+    parser.add_argument(
+        "--baseline-sample",
+        type=int,
+        default=20_000,
+        help="final segment texts the baseline embeds",
+    )
     parser.add_argument("--progress-s", type=float, default=60)
     args = parser.parse_args()
     run = uuid.uuid4().hex[:6]
     work = Path(tempfile.mkdtemp(prefix="bench-index-bulk-"))
     tenants = prefix_file(args.lines, run, work / "stream.jsonl")
 
-    settings = Settings(source=f"file:{work / 'stream.jsonl'}", archive_dir=work / "archive",
-                        metrics_port=0)
+    settings = Settings(
+        source=f"file:{work / 'stream.jsonl'}", archive_dir=work / "archive", metrics_port=0
+    )
     flow = Dataflow("bench_index_bulk")
     out = ingest(flow, read_raw(flow, settings), settings)
     write_outputs(out, settings, f"file:{work / 'out'}")
@@ -102,7 +110,7 @@ def main() -> None:
     embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
     started = time.perf_counter()
     for i in range(0, len(sample), 32):
-        embedder.embed(sample[i:i + 32])
+        embedder.embed(sample[i : i + 32])
     embed_only = time.perf_counter() - started
     client.collections.get(pipeline_collection(embedder.version)).tenants.remove(tenants)
     client.close()
@@ -110,19 +118,27 @@ def main() -> None:
     messages = total(ingest_metrics.EMITTED, output="messages")
     versions = total(index_metrics.SEGMENTS, outcome="stored")
     tokens = total(index_metrics.EMBEDDED_TOKENS)
-    print(f"lines {args.lines:,}, messages {messages:,.0f}, segments {len(texts):,}, "
-          f"versions upserted {versions:,.0f}, tokens embedded per message "
-          f"{tokens / messages:.1f}")
+    print(
+        f"lines {args.lines:,}, messages {messages:,.0f}, segments {len(texts):,}, "
+        f"versions upserted {versions:,.0f}, tokens embedded per message "
+        f"{tokens / messages:.1f}"
+    )
     print("| run | seconds | segments/s | versions/s | messages/s |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    print(f"| ingest + index, 1 worker | {elapsed:.1f} | {len(texts) / elapsed:.1f} | "
-          f"{versions / elapsed:.1f} | {messages / elapsed:.0f} |")
-    print(f"| baseline: embed {len(sample):,} of the final segment texts only | "
-          f"{embed_only:.1f} | {len(sample) / embed_only:.1f} | – | – |")
+    print(
+        f"| ingest + index, 1 worker | {elapsed:.1f} | {len(texts) / elapsed:.1f} | "
+        f"{versions / elapsed:.1f} | {messages / elapsed:.0f} |"
+    )
+    print(
+        f"| baseline: embed {len(sample):,} of the final segment texts only | "
+        f"{embed_only:.1f} | {len(sample) / embed_only:.1f} | – | – |"
+    )
     ratio = (len(texts) / elapsed) / (len(sample) / embed_only)
     print(f"ingest + index: {ratio:.2f}× the embed-only baseline's segments/s")
-    print(f"peak RSS of this process: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+    print(
+        f"peak RSS of this process: "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

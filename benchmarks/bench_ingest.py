@@ -147,15 +147,25 @@ def bare_message(line: RawLine) -> ChatMessage | None:
     """
     try:
         env, conv, mid, key, ts = message_fields(line.text)
-    except Exception:  # noqa: BLE001 - like the floor, skip whatever is not a message
+    except Exception:
         return None
-    text = (env["payload"].get("message") or {}).get("text") or env["payload"].get(
-        "content") or ""
+    text = (env["payload"].get("message") or {}).get("text") or env["payload"].get("content") or ""
     return ChatMessage(
-        message_id=mid, idempotency_key=key or mid, tenant=env.get("tenant") or "default",
-        source=env["source"], platform="bench", conversation_id=conv, sender_id="",
-        role="user", text=text, language="und", event_ms=ts, received_at=line.received_at,
-        pii=(), late=False)
+        message_id=mid,
+        idempotency_key=key or mid,
+        tenant=env.get("tenant") or "default",
+        source=env["source"],
+        platform="bench",
+        conversation_id=conv,
+        sender_id="",
+        role="user",
+        text=text,
+        language="und",
+        event_ms=ts,
+        received_at=line.received_at,
+        pii=(),
+        late=False,
+    )
 
 
 def plain_loop(path: str) -> int:
@@ -168,7 +178,7 @@ def plain_loop(path: str) -> int:
         for seq, line in enumerate(f):
             try:
                 env, conv, mid, key, ts = message_fields(line)
-            except Exception:  # noqa: BLE001 - the floor skips whatever is not a message
+            except Exception:
                 continue
             ckey = f"{env.get('tenant')}/{conv}"
             mem = seen.setdefault(ckey, {})
@@ -228,7 +238,7 @@ def conversation_of(line: bytes) -> str | None:
         if env["source"] == "zalo":
             return f"{env.get('tenant')}/{zalo_conversation(p)}"
         return f"{env.get('tenant')}/{p['conversation_id']}"
-    except Exception:  # noqa: BLE001 - malformed lines go anywhere
+    except Exception:
         return None
 
 
@@ -277,8 +287,13 @@ def _child(mode: str, source: str) -> None:
 
 
 def measure(mode: str, source: Path | str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, str(source)],
-                         check=True, capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(source)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     return {**json.loads(out.stdout.strip().splitlines()[-1]), **late_counts(out.stdout)}
 
 
@@ -287,9 +302,13 @@ def measure_two_processes(pattern: str) -> dict:
     flow = f"benchmarks.bench_ingest:bench_flow({pattern!r})"
     start = time.perf_counter()
     procs = [
-        subprocess.Popen([sys.executable, "-m", "bytewax.run", flow, "-i", str(i), "-a",
-                          addresses], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                         stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "bytewax.run", flow, "-i", str(i), "-a", addresses],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     outputs = [p.communicate()[0] for p in procs]
@@ -328,8 +347,7 @@ def main() -> None:
         rate = events / result["seconds"]
         rss = f"{result['rss_mb']:.0f}" if "rss_mb" in result else "-"
         rows.append((name, events, rate, rss))
-        print(f"{name:<34} {events:>9,} events {rate:>10,.0f} ev/s  peak RSS {rss} MB",
-              flush=True)
+        print(f"{name:<34} {events:>9,} events {rate:>10,.0f} ev/s  peak RSS {rss} MB", flush=True)
         return rate
 
     # The machine is shared and its speed drifts by 10-20 % within minutes: the three
@@ -340,8 +358,11 @@ def main() -> None:
         runs["plain"].append(measure("plain", path))
         runs["one"].append(measure("flow", path))
         runs["two"].append(measure_two_processes(split))
-        print(f"round {round_no}: " + ", ".join(
-            f"{name} {n / r[-1]['seconds']:,.0f} ev/s" for name, r in runs.items()), flush=True)
+        print(
+            f"round {round_no}: "
+            + ", ".join(f"{name} {n / r[-1]['seconds']:,.0f} ev/s" for name, r in runs.items()),
+            flush=True,
+        )
     plain = report("plain loop (floor)", n, median_run(runs["plain"]))
     one = report("bytewax, 1 process", n, median_run(runs["one"]))
     two = report("bytewax, 2 processes (-i/-a)", n, median_run(runs["two"]))
@@ -357,14 +378,19 @@ def main() -> None:
     print(f"2 processes vs 1 process:  {two / one:.2f}x")
     for name in ("one", "two"):
         counts = median_run(runs[name])
-        print(f"late messages, {name} process(es): {counts['late']:,} of "
-              f"{counts['messages']:,}")
-    print(f"Parser.parse alone:        {1e6 / parse:.1f} us an event "
-          f"({plain / parse:.2f}x the floor's whole cost)")
-    print(f"Bytewax + dedup + reorder without validation: {plain / bare:.2f}x the floor; "
-          f"validation and normalization add {(1 / one - 1 / bare) * 1e6:.1f} us an event")
-    print(f"PII step cost per event:   {(1 / with_pii - 1 / no_pii) * 1e6:.0f} us "
-          f"({no_pii / with_pii:.2f}x slower with PII)")
+        print(f"late messages, {name} process(es): {counts['late']:,} of {counts['messages']:,}")
+    print(
+        f"Parser.parse alone:        {1e6 / parse:.1f} us an event "
+        f"({plain / parse:.2f}x the floor's whole cost)"
+    )
+    print(
+        f"Bytewax + dedup + reorder without validation: {plain / bare:.2f}x the floor; "
+        f"validation and normalization add {(1 / one - 1 / bare) * 1e6:.1f} us an event"
+    )
+    print(
+        f"PII step cost per event:   {(1 / with_pii - 1 / no_pii) * 1e6:.0f} us "
+        f"({no_pii / with_pii:.2f}x slower with PII)"
+    )
 
 
 if __name__ == "__main__":

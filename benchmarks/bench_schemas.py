@@ -54,22 +54,24 @@ SAMPLE = ROOT / "flows" / "samples" / "pipeline_sample.jsonl"
 
 
 def legacy_message_to_json(m: ChatMessage) -> bytes:
-    return orjson.dumps({
-        "message_id": m.message_id,
-        "idempotency_key": m.idempotency_key,
-        "tenant": m.tenant,
-        "source": m.source,
-        "platform": m.platform,
-        "conversation_id": m.conversation_id,
-        "sender_id": m.sender_id,
-        "role": m.role,
-        "text": m.text,
-        "language": m.language,
-        "event_time": iso_utc_ms(m.event_ms),
-        "pii": [{"kind": p.kind, "count": p.count} for p in m.pii],
-        "late": m.late,
-        "received_at": m.received_at,
-    })
+    return orjson.dumps(
+        {
+            "message_id": m.message_id,
+            "idempotency_key": m.idempotency_key,
+            "tenant": m.tenant,
+            "source": m.source,
+            "platform": m.platform,
+            "conversation_id": m.conversation_id,
+            "sender_id": m.sender_id,
+            "role": m.role,
+            "text": m.text,
+            "language": m.language,
+            "event_time": iso_utc_ms(m.event_ms),
+            "pii": [{"kind": p.kind, "count": p.count} for p in m.pii],
+            "late": m.late,
+            "received_at": m.received_at,
+        }
+    )
 
 
 def _with_event_ms(data: bytes | str) -> dict:
@@ -83,17 +85,19 @@ def legacy_message_from_json(data: bytes | str) -> ChatMessage:
 
 
 def legacy_feedback_to_json(f: Feedback) -> bytes:
-    return orjson.dumps({
-        "feedback_id": f.feedback_id,
-        "tenant": f.tenant,
-        "source": f.source,
-        "platform": f.platform,
-        "message_id": f.message_id,
-        "conversation_id": f.conversation_id,
-        "score": f.score,
-        "event_time": iso_utc_ms(f.event_ms),
-        "received_at": f.received_at,
-    })
+    return orjson.dumps(
+        {
+            "feedback_id": f.feedback_id,
+            "tenant": f.tenant,
+            "source": f.source,
+            "platform": f.platform,
+            "message_id": f.message_id,
+            "conversation_id": f.conversation_id,
+            "score": f.score,
+            "event_time": iso_utc_ms(f.event_ms),
+            "received_at": f.received_at,
+        }
+    )
 
 
 def legacy_feedback_from_json(data: bytes | str) -> Feedback:
@@ -101,14 +105,16 @@ def legacy_feedback_from_json(data: bytes | str) -> Feedback:
 
 
 def legacy_rejected_to_json(r: Rejected) -> bytes:
-    return orjson.dumps({
-        "reason": r.reason,
-        "errors": list(r.errors),
-        "source": r.source,
-        "tenant": r.tenant,
-        "received_at": r.received_at,
-        "raw": r.raw,
-    })
+    return orjson.dumps(
+        {
+            "reason": r.reason,
+            "errors": list(r.errors),
+            "source": r.source,
+            "tenant": r.tenant,
+            "received_at": r.received_at,
+            "raw": r.raw,
+        }
+    )
 
 
 def legacy_rejected_from_json(data: bytes | str) -> Rejected:
@@ -196,35 +202,87 @@ def sample_alerts(n: int = 200) -> list[DriftAlert]:
         last, first = t0 + i * 60_000, t0 + i * 60_000 - 49_000
         signal = "refusal" if i % 2 else "data"
         ref: dict[str, Any] = {
-            "id": f"baseline:acme:{signal}:{t0}-{t0 + 99_000}", "kind": "first_n", "size": 100,
-            "mean": 0.02 + i * 1e-4, "first_event_time": iso_utc_ms(t0),
-            "last_event_time": iso_utc_ms(t0 + 99_000)}
-        window = ({"window_mean": 0.14 + i * 1e-5, "window_events": 50,
-                   "reference_mean": 0.02, "reference_sd": 0.1400142849854971}
-                  if signal == "refusal" else
-                  {"log_length_window_mean": 3.912023005428146, "log_length_reference_mean": 3.5,
-                   "log_length_p_value": 3.2e-09, "marked_ratio_window_mean": None,
-                   "marked_ratio_reference_mean": 0.21, "window_events": 200})
-        params = ({"delta": 0.01, "clock": 8, "max_buckets": 5, "min_window_length": 5,
-                   "grace_period": 10} if signal == "refusal" else
-                  {"alpha": 1e-06, "window_size": 500, "stat_size": 100, "seed": 42,
-                   "window": None, "stride": 10})
+            "id": f"baseline:acme:{signal}:{t0}-{t0 + 99_000}",
+            "kind": "first_n",
+            "size": 100,
+            "mean": 0.02 + i * 1e-4,
+            "first_event_time": iso_utc_ms(t0),
+            "last_event_time": iso_utc_ms(t0 + 99_000),
+        }
+        window = (
+            {
+                "window_mean": 0.14 + i * 1e-5,
+                "window_events": 50,
+                "reference_mean": 0.02,
+                "reference_sd": 0.1400142849854971,
+            }
+            if signal == "refusal"
+            else {
+                "log_length_window_mean": 3.912023005428146,
+                "log_length_reference_mean": 3.5,
+                "log_length_p_value": 3.2e-09,
+                "marked_ratio_window_mean": None,
+                "marked_ratio_reference_mean": 0.21,
+                "window_events": 200,
+            }
+        )
+        params = (
+            {
+                "delta": 0.01,
+                "clock": 8,
+                "max_buckets": 5,
+                "min_window_length": 5,
+                "grace_period": 10,
+            }
+            if signal == "refusal"
+            else {
+                "alpha": 1e-06,
+                "window_size": 500,
+                "stat_size": 100,
+                "seed": 42,
+                "window": None,
+                "stride": 10,
+            }
+        )
         action = "retrain" if signal == "refusal" else "reindex"
-        alerts.append(DriftAlert(
-            alert_id=alert_id("acme", signal, action, ref["id"], first, last, f"webhook:{i}"),
-            detector="ADWIN" if signal == "refusal" else "StridedKSWIN", signal=signal,
-            action=action, severity="warning", tenant="acme", model_version="2346232dc401",
-            detected_ms=last, window=window, reference=ref, cooldown_until_ms=last + 3_600_000,
-            parameters=params,
-            evidence=Evidence(first_event_ms=first, last_event_ms=last, events=50,
-                              first_id=f"webhook:{i - 49}", last_id=f"webhook:{i}"),
-        ))
+        alerts.append(
+            DriftAlert(
+                alert_id=alert_id("acme", signal, action, ref["id"], first, last, f"webhook:{i}"),
+                detector="ADWIN" if signal == "refusal" else "StridedKSWIN",
+                signal=signal,
+                action=action,
+                severity="warning",
+                tenant="acme",
+                model_version="2346232dc401",
+                detected_ms=last,
+                window=window,
+                reference=ref,
+                cooldown_until_ms=last + 3_600_000,
+                parameters=params,
+                evidence=Evidence(
+                    first_event_ms=first,
+                    last_event_ms=last,
+                    events=50,
+                    first_id=f"webhook:{i - 49}",
+                    last_id=f"webhook:{i}",
+                ),
+            )
+        )
     return alerts
 
 
 def sample_audits(n: int = 500) -> list[PiiAudit]:
-    return [PiiAudit(message_id=f"zalo:{i:012x}", kind=("phone", "email")[i % 2], start=4,
-                     end=16, value_hmac=f"{i:064x}", key_id="3b1f0c2a9d4e") for i in range(n)]
+    return [
+        PiiAudit(
+            message_id=f"zalo:{i:012x}",
+            kind=("phone", "email")[i % 2],
+            start=4,
+            end=16,
+            value_hmac=f"{i:064x}",
+            key_id="3b1f0c2a9d4e",
+        )
+        for i in range(n)
+    ]
 
 
 # ---- timing
@@ -271,26 +329,40 @@ def main(argv: list[str] | None = None) -> int:
     cases: list[tuple[str, dict[str, Callable[[Any], Any]], list[Any]]] = []
     for cls, items in records.items():
         to_legacy, from_legacy = LEGACY[cls]
-        cases.append((f"{cls.__name__}.to_json", {
-            "legacy": to_legacy,
-            "pydantic": cls.to_json,
-            "model_dump_json": lambda r: r.model_dump_json(by_alias=True).encode(),
-        }, items))
-        cases.append((f"{cls.__name__}.from_json", {
-            "legacy": from_legacy, "pydantic": cls.from_json,
-        }, [r.to_json() for r in items]))
+        cases.append(
+            (
+                f"{cls.__name__}.to_json",
+                {
+                    "legacy": to_legacy,
+                    "pydantic": cls.to_json,
+                    "model_dump_json": lambda r: r.model_dump_json(by_alias=True).encode(),
+                },
+                items,
+            )
+        )
+        cases.append(
+            (
+                f"{cls.__name__}.from_json",
+                {
+                    "legacy": from_legacy,
+                    "pydantic": cls.from_json,
+                },
+                [r.to_json() for r in items],
+            )
+        )
 
     times: dict[tuple[str, str], list[float]] = {}
     for rnd in range(args.rounds):
         for name, variants, items in cases:
             order = list(variants.items())
             for variant, fn in order if rnd % 2 == 0 else reversed(order):
-                times.setdefault((name, variant), []).append(
-                    per_call_us(fn, items, args.seconds))
+                times.setdefault((name, variant), []).append(per_call_us(fn, items, args.seconds))
 
     print(f"\nmedian of {args.rounds} rounds, µs per call; ratio = variant / legacy")
-    print(f"{'case':<22} {'legacy':>8} {'pydantic':>9} {'ratio':>7} "
-          f"{'model_dump_json':>16} {'ratio':>7}")
+    print(
+        f"{'case':<22} {'legacy':>8} {'pydantic':>9} {'ratio':>7} "
+        f"{'model_dump_json':>16} {'ratio':>7}"
+    )
     for name, variants, _ in cases:
         med = {v: statistics.median(times[(name, v)]) for v in variants}
         legacy = med["legacy"]

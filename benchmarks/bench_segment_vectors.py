@@ -59,9 +59,18 @@ def conversations(count: int, seed: int) -> tuple[list[list[ChatMessage]], dict,
     return convs, gen.expected.topics, gen.expected.languages
 
 
-def rounds(convs: list[list[ChatMessage]], count_tokens) -> list[list[Segment]]:  # noqa: ANN001
-    builders = [SegmentBuilder(SegmentState(), gap_ms=GAP_MS, max_tokens=BUDGET, coalesce_ms=0,
-                               count_tokens=count_tokens, clock=lambda: 0) for _ in convs]
+def rounds(convs: list[list[ChatMessage]], count_tokens) -> list[list[Segment]]:
+    builders = [
+        SegmentBuilder(
+            SegmentState(),
+            gap_ms=GAP_MS,
+            max_tokens=BUDGET,
+            coalesce_ms=0,
+            count_tokens=count_tokens,
+            clock=lambda: 0,
+        )
+        for _ in convs
+    ]
     out: list[list[Segment]] = []
     for step in range(max(len(c) for c in convs) + 1):
         versions: list[Segment] = []
@@ -90,8 +99,10 @@ def main() -> None:
     convs, topics, languages = conversations(args.conversations, args.seed)
     messages = sum(len(c) for c in convs)
     plan = rounds(convs, embedder.token_counts)
-    print(f"{len(convs)} conversations, {messages} messages, "
-          f"{sum(map(len, plan))} versions in {len(plan)} rounds")
+    print(
+        f"{len(convs)} conversations, {messages} messages, "
+        f"{sum(map(len, plan))} versions in {len(plan)} rounds"
+    )
 
     cpu = time.process_time()
     baseline_tokens = 0
@@ -108,11 +119,14 @@ def main() -> None:
 
     print("\n| way | tokens embedded / message | embedding CPU s | ratio |")
     print("| --- | ---: | ---: | ---: |")
-    print(f"| baseline: whole text of every version | {baseline_tokens / messages:.1f} | "
-          f"{baseline_cpu:.1f} | 1.00x |")
+    print(
+        f"| baseline: whole text of every version | {baseline_tokens / messages:.1f} | "
+        f"{baseline_cpu:.1f} | 1.00x |"
+    )
     for reembed_closed in (True, False):
-        vectors = SegmentVectors(embedder.embed, embedder.token_counts,
-                                 reembed_closed=reembed_closed)
+        vectors = SegmentVectors(
+            embedder.embed, embedder.token_counts, reembed_closed=reembed_closed
+        )
         cpu = time.process_time()
         tokens = 0
         open_vectors: list[np.ndarray] = []
@@ -126,12 +140,16 @@ def main() -> None:
                     open_vectors.append(vec)
                     before_close[seg.uuid] = vec
         used = time.process_time() - cpu
-        print(f"| SegmentVectors, reembed_closed={reembed_closed} | {tokens / messages:.1f} | "
-              f"{used:.1f} | {used / baseline_cpu:.2f}x |")
+        print(
+            f"| SegmentVectors, reembed_closed={reembed_closed} | {tokens / messages:.1f} | "
+            f"{used:.1f} | {used / baseline_cpu:.2f}x |"
+        )
 
     cos = np.einsum("ij,ij->i", np.array(open_vectors), np.array(open_whole))
-    print(f"\nopen versions: {len(cos)}, cosine to the whole text's vector: mean "
-          f"{cos.mean():.4f}, p5 {np.percentile(cos, 5):.4f}, min {cos.min():.4f}")
+    print(
+        f"\nopen versions: {len(cos)}, cosine to the whole text's vector: mean "
+        f"{cos.mean():.4f}, p5 {np.percentile(cos, 5):.4f}, min {cos.min():.4f}"
+    )
 
     final = [seg for versions in plan for seg in versions if seg.final]
     lines_mean = {}
@@ -145,13 +163,19 @@ def main() -> None:
     language = np.array([languages.get(k, "") for k in keys])
     print("\n| segments represented by | top-10 same topic, en | vi |")
     print("| --- | ---: | ---: |")
-    for name, table in (("whole text (stored once final)", whole),
-                        ("open-segment vector just before closing (stored with "
-                         "reembed_closed=False)", before_close),
-                        ("token-weighted mean of its lines", lines_mean)):
+    for name, table in (
+        ("whole text (stored once final)", whole),
+        (
+            "open-segment vector just before closing (stored with reembed_closed=False)",
+            before_close,
+        ),
+        ("token-weighted mean of its lines", lines_mean),
+    ):
         rows = np.array([table.get(seg.uuid, whole[seg.uuid]) for seg in final])
-        cells = [knn_topic_agreement(rows[language == lang], topic[language == lang])
-                 for lang in ("en", "vi")]
+        cells = [
+            knn_topic_agreement(rows[language == lang], topic[language == lang])
+            for lang in ("en", "vi")
+        ]
         print(f"| {name} | {cells[0]:.3f} | {cells[1]:.3f} |")
 
 

@@ -69,13 +69,17 @@ def run_with_progress(settings: Settings, console: Console) -> None:
     def run() -> None:
         try:
             run_main(flow)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:
             errors.append(exc)
         finally:
             done.set()
 
-    columns = (TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description:<26}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         read = progress.add_task("input lines read", total=expected or None)
         indexed = progress.add_task("messages indexed", total=None)
@@ -108,8 +112,7 @@ def summary_table(segments_by_tenant: dict[str, int]) -> Table:
         ("PII values redacted", total(REDACTIONS)),
         ("segment versions upserted", total(index_metrics.SEGMENTS, outcome="stored")),
         ("segments in Weaviate (these tenants)", sum(segments_by_tenant.values())),
-        ("drift alerts", total(drift_metrics.RETRAIN_EVENTS)
-         + total(drift_metrics.REINDEX_EVENTS)),
+        ("drift alerts", total(drift_metrics.RETRAIN_EVENTS) + total(drift_metrics.REINDEX_EVENTS)),
     )
     for name, value in rows:
         table.add_row(name, f"{value:,.0f}")
@@ -126,7 +129,9 @@ def summary_table(segments_by_tenant: dict[str, int]) -> Table:
 
 def _labels(counter: Counter, label: str) -> set[str]:
     return {
-        s.labels[label] for f in counter.collect() for s in f.samples
+        s.labels[label]
+        for f in counter.collect()
+        for s in f.samples
         if s.name.endswith("_total") and s.value
     }
 
@@ -137,9 +142,11 @@ def print_alerts(alerts_file: Path, console: Console) -> None:
     with alerts_file.open("rb") as f:
         for line in f:
             alert = orjson.loads(line)
-            console.print(f"drift alert: tenant {alert['tenant']}, {alert['signal']} -> "
-                          f"{alert['action']} ({alert['detector']}, at {alert['detected_at']})",
-                          highlight=False)
+            console.print(
+                f"drift alert: tenant {alert['tenant']}, {alert['signal']} -> "
+                f"{alert['action']} ({alert['detector']}, at {alert['detected_at']})",
+                highlight=False,
+            )
 
 
 def input_tenants(messages_file: Path) -> set[str]:
@@ -156,16 +163,17 @@ def main() -> int:
         os.environ["HEADWATER_SOURCE"] = f"file:{DEMO_SAMPLE}"
     settings = Settings()
     out_dir = pipeline.side_sink(settings).removeprefix("file:")
-    console.print(f"[bold]Headwater pipeline[/] {settings.source}\n  -> Weaviate "
-                  f"{settings.weaviate_url} (alias {ALIAS}); other outputs -> {out_dir}")
+    console.print(
+        f"[bold]Headwater pipeline[/] {settings.source}\n  -> Weaviate "
+        f"{settings.weaviate_url} (alias {ALIAS}); other outputs -> {out_dir}"
+    )
     run_with_progress(settings, console)
 
     embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
     with connect_weaviate(settings) as client:
         collection = client.collections.get(ALIAS)
         segments = {
-            name: collection.with_tenant(name).aggregate.over_all(total_count=True).total_count
-            or 0
+            name: collection.with_tenant(name).aggregate.over_all(total_count=True).total_count or 0
             for name in input_tenants(Path(out_dir) / "messages.jsonl")
         }
         console.print(summary_table(segments))
@@ -174,17 +182,23 @@ def main() -> int:
             console.print(f"\n[bold]Q ({tenant}, {how}):[/] {question}")
             if how == "graphql":
                 shown = graphql_query(tenant, question, [], limit=2)
-                console.print(f"[dim]{shown.replace('vector: []', 'vector: [<384 floats>]')}[/]",
-                              soft_wrap=True, highlight=False)
+                console.print(
+                    f"[dim]{shown.replace('vector: []', 'vector: [<384 floats>]')}[/]",
+                    soft_wrap=True,
+                    highlight=False,
+                )
                 hits = graphql_search(settings, embedder, tenant, question, limit=2)
             else:
-                console.print(f"[dim]client.collections.get({ALIAS!r}).with_tenant({tenant!r})"
-                              ".query.hybrid(query=..., vector=..., alpha=0.5, limit=2)[/]",
-                              highlight=False)
+                console.print(
+                    f"[dim]client.collections.get({ALIAS!r}).with_tenant({tenant!r})"
+                    ".query.hybrid(query=..., vector=..., alpha=0.5, limit=2)[/]",
+                    highlight=False,
+                )
                 hits = search(client, embedder, tenant, question, limit=2)
             print_hits(hits, out=sys.stdout)
-    console.print(f"\nAsk your own: python -m flows.query --tenant acme \"...\"  "
-                  f"(outputs in {Path(out_dir)})")
+    console.print(
+        f'\nAsk your own: python -m flows.query --tenant acme "..."  (outputs in {Path(out_dir)})'
+    )
     return 0
 
 

@@ -60,16 +60,19 @@ def _parsed(record: SourceRecord) -> ChatMessage | Feedback | None:
     parsed = parse_record(record.value)
     if parsed is None:
         drift_metrics.UNPARSEABLE.inc()
-        log.warning("drift input from %s is neither a message nor feedback: %.200s",
-                    record.origin, value_text(record.value))
+        log.warning(
+            "drift input from %s is neither a message nor feedback: %.200s",
+            record.origin,
+            value_text(record.value),
+        )
     return parsed
 
 
-def read_inputs(flow: Dataflow, settings: Settings) -> tuple[Stream[ChatMessage],
-                                                             Stream[Feedback]]:
+def read_inputs(flow: Dataflow, settings: Settings) -> tuple[Stream[ChatMessage], Stream[Feedback]]:
     """Messages and feedback from the drift source (Kafka topics or an ingest output dir)."""
-    records = read_records("drift_read", flow, settings, settings.drift_source,
-                           (topics.MESSAGES, topics.FEEDBACK))
+    records = read_records(
+        "drift_read", flow, settings, settings.drift_source, (topics.MESSAGES, topics.FEEDBACK)
+    )
     parsed = op.filter_map("drift_parse", records, _parsed)
     split = op.branch("drift_is_message", parsed, is_message)
     return split.trues, cast("Stream[Feedback]", split.falses)
@@ -93,8 +96,10 @@ def drift(
     users = op.filter("drift_users", messages, lambda m: m.role == "user")
     bots = op.filter("drift_bots", messages, lambda m: m.role == "bot")
     embedded = embed_batched(
-        "drift_embed", op.key_on("drift_key_users", users, lambda m: m.tenant),
-        embed=embedder.embed, text_of=lambda m: m.text,
+        "drift_embed",
+        op.key_on("drift_key_users", users, lambda m: m.tenant),
+        embed=embedder.embed,
+        text_of=lambda m: m.text,
     )
     events: Stream[tuple[str, DriftEvent]] = op.merge(
         "drift_events",
@@ -117,8 +122,11 @@ def write_alerts(alerts: Stream[DriftAlert], settings: Settings, default_sink: s
         write_records("drift_write_alerts", alerts, settings, sink, topics.ALERTS)
         return
     keyed_alerts = op.key_on("drift_alerts_key", alerts, lambda a: a.key)
-    op.output("drift_write_alerts", keyed_alerts,
-              AlertKafkaSink(settings.kafka_brokers, topics.ALERTS.name))
+    op.output(
+        "drift_write_alerts",
+        keyed_alerts,
+        AlertKafkaSink(settings.kafka_brokers, topics.ALERTS.name),
+    )
 
 
 def build(**overrides: Any) -> Dataflow:

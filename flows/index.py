@@ -71,14 +71,19 @@ def index(
         count_tokens=embedder.token_counts,
     )
     return index_segments(
-        "index", segments, embed=embedder.embed, count_tokens=embedder.token_counts,
+        "index",
+        segments,
+        embed=embedder.embed,
+        count_tokens=embedder.token_counts,
         reembed_closed=settings.index_reembed_closed,
-        writer=writer_for(settings, embedder.version), max_wait=timedelta(milliseconds=5),
+        writer=writer_for(settings, embedder.version),
+        max_wait=timedelta(milliseconds=5),
     )
 
 
-def read_messages(flow: Dataflow, settings: Settings) -> tuple[Stream[ChatMessage],
-                                                               Stream[Rejected]]:
+def read_messages(
+    flow: Dataflow, settings: Settings
+) -> tuple[Stream[ChatMessage], Stream[Rejected]]:
     """Messages from the index source (`chat.messages`, or an ingest output dir)."""
     records = read_records("read", flow, settings, settings.index_source, (topics.MESSAGES,))
     parsed = op.map("parse", records, _parse)
@@ -91,9 +96,13 @@ def _parse(record: SourceRecord) -> ChatMessage | Rejected:
         return topics.MESSAGES.decode(record.value or b"")
     except (ValueError, KeyError, TypeError) as exc:
         metrics.REJECTED.labels(reason="invalid_schema").inc()
-        return Rejected(reason="invalid_schema", errors=(str(exc)[:2000],),
-                        source=record.origin, received_at=wall_clock_ms(),
-                        raw=value_text(record.value))
+        return Rejected(
+            reason="invalid_schema",
+            errors=(str(exc)[:2000],),
+            source=record.origin,
+            received_at=wall_clock_ms(),
+            raw=value_text(record.value),
+        )
 
 
 def build(**overrides: Any) -> Dataflow:

@@ -108,8 +108,9 @@ def ingest(flow: Dataflow, lines: Stream[RawLine], settings: Settings) -> Ingest
         ttl_ms=int(settings.dedup_ttl_s * 1000),
         lateness_ms=int(settings.allowed_lateness_s * 1000),
     )
-    op.inspect("count_duplicates", conversations.duplicates,
-               lambda _step, _m: metrics.DUPLICATES.inc())
+    op.inspect(
+        "count_duplicates", conversations.duplicates, lambda _step, _m: metrics.DUPLICATES.inc()
+    )
     return IngestOut(conversations.messages, others.trues, rejected, redacted.audits)
 
 

@@ -31,30 +31,41 @@ def kafka_input(
     step_id: str, flow: Dataflow, settings: Settings, topics: list[str]
 ) -> Stream[KafkaSourceMessage[bytes | None, bytes | None]]:
     """Messages of `topics`; the errors the source reports are counted and logged."""
-    kafka = kop.input(step_id, flow, brokers=settings.kafka_brokers.split(","), topics=topics,
-                      starting_offset=settings.kafka_start_offset)
+    kafka = kop.input(
+        step_id,
+        flow,
+        brokers=settings.kafka_brokers.split(","),
+        topics=topics,
+        starting_offset=settings.kafka_start_offset,
+    )
     op.inspect(f"{step_id}_errors", kafka.errs, lambda _step, err: count_source_error(err))
     return kafka.oks
 
 
 def read_records(
-    step_id: str, flow: Dataflow, settings: Settings, location: str,
+    step_id: str,
+    flow: Dataflow,
+    settings: Settings,
+    location: str,
     topics: tuple[RecordTopic, ...],
 ) -> Stream[SourceRecord]:
     """The values of `kafka:<topics>`, or of the topics' JSONL files in `file:<dir>`."""
     directory = file_path(location)
     if directory is None:
         messages = kafka_input(f"{step_id}_kafka", flow, settings, kafka_topics(location))
-        return op.map(f"{step_id}_values", messages,
-                      lambda m: SourceRecord(f"kafka:{m.topic}", m.value))
+        return op.map(
+            f"{step_id}_values", messages, lambda m: SourceRecord(f"kafka:{m.topic}", m.value)
+        )
     files = [path for t in topics if (path := Path(directory) / t.file_name).exists()]
     if not files:
         names = " or ".join(t.file_name for t in topics)
         raise ValueError(f"{step_id}: no {names} in {directory}")
     lines = [
-        op.map(f"{step_id}_{path.stem}_values",
-               op.input(f"{step_id}_{path.stem}", flow, FileSource(path)),
-               _from_origin(f"file:{path}"))
+        op.map(
+            f"{step_id}_{path.stem}_values",
+            op.input(f"{step_id}_{path.stem}", flow, FileSource(path)),
+            _from_origin(f"file:{path}"),
+        )
         for path in files
     ]
     return lines[0] if len(lines) == 1 else op.merge(f"{step_id}_lines", *lines)
@@ -83,5 +94,9 @@ def write_records(
         return
     if sink != "kafka":
         raise ValueError(f"{step_id}: records go to kafka or file:<dir>, not {sink!r}")
-    kop.output(step_id, op.map(f"{step_id}_kafka", records, topic.encode),
-               brokers=settings.kafka_brokers.split(","), topic=topic.name)
+    kop.output(
+        step_id,
+        op.map(f"{step_id}_kafka", records, topic.encode),
+        brokers=settings.kafka_brokers.split(","),
+        topic=topic.name,
+    )

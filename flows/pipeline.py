@@ -41,8 +41,11 @@ def build(**overrides: Any) -> Dataflow:
     out = ingest(flow, read_raw(flow, settings), settings)
     refused = index(out.messages, settings, input_ends=settings.source_path is not None)
     rejected = op.merge("all_rejected", out.rejected, refused)
-    write_outputs(IngestOut(out.messages, out.feedback, rejected, out.pii_audit),
-                  settings, side_sink(settings))
+    write_outputs(
+        IngestOut(out.messages, out.feedback, rejected, out.pii_audit),
+        settings,
+        side_sink(settings),
+    )
     alerts = drift(flow, out.messages, out.feedback, settings)
     write_alerts(alerts, settings, default_sink=side_sink(settings))
     return flow

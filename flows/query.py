@@ -39,43 +39,72 @@ class Hit:
 
 
 def search(
-    client: weaviate.WeaviateClient, embedder: Embedder, tenant: str, question: str,
-    *, limit: int = 3, alpha: float = 0.5,
+    client: weaviate.WeaviateClient,
+    embedder: Embedder,
+    tenant: str,
+    question: str,
+    *,
+    limit: int = 3,
+    alpha: float = 0.5,
 ) -> list[Hit]:
     """The best segments of `tenant` for `question` (hybrid: BM25 and vector)."""
     vector = embedder.embed([question])[0].tolist()
-    res = client.collections.get(ALIAS).with_tenant(tenant).query.hybrid(
-        query=question, vector=vector, alpha=alpha, limit=limit,
-        fusion_type=HybridFusion.RELATIVE_SCORE, return_properties=list(RETURNED),
-        return_metadata=MetadataQuery(score=True),
+    res = (
+        client.collections.get(ALIAS)
+        .with_tenant(tenant)
+        .query.hybrid(
+            query=question,
+            vector=vector,
+            alpha=alpha,
+            limit=limit,
+            fusion_type=HybridFusion.RELATIVE_SCORE,
+            return_properties=list(RETURNED),
+            return_metadata=MetadataQuery(score=True),
+        )
     )
     return [_hit(o.properties, o.metadata.score) for o in res.objects]
 
 
 def _hit(properties: Mapping[str, Any], score: float | None) -> Hit:
-    return Hit(str(properties["conversation_id"]), int(properties["segment"]),
-               str(properties["text"]), [str(m) for m in properties["message_ids"]],
-               float(score or 0.0))
+    return Hit(
+        str(properties["conversation_id"]),
+        int(properties["segment"]),
+        str(properties["text"]),
+        [str(m) for m in properties["message_ids"]],
+        float(score or 0.0),
+    )
 
 
-def graphql_query(tenant: str, question: str, vector: list[float], *, limit: int = 3,
-                  alpha: float = 0.5) -> str:
+def graphql_query(
+    tenant: str, question: str, vector: list[float], *, limit: int = 3, alpha: float = 0.5
+) -> str:
     """The GraphQL text of `search`."""
-    hybrid = (f"{{query: {_gql_string(question)}, vector: {orjson.dumps(vector).decode()}, "
-              f"alpha: {alpha}, fusionType: relativeScoreFusion}}")
+    hybrid = (
+        f"{{query: {_gql_string(question)}, vector: {orjson.dumps(vector).decode()}, "
+        f"alpha: {alpha}, fusionType: relativeScoreFusion}}"
+    )
     fields = " ".join(RETURNED)
-    return (f"{{ Get {{ {ALIAS}(tenant: {_gql_string(tenant)}, limit: {limit}, "
-            f"hybrid: {hybrid}) {{ {fields} _additional {{ id score }} }} }} }}")
+    return (
+        f"{{ Get {{ {ALIAS}(tenant: {_gql_string(tenant)}, limit: {limit}, "
+        f"hybrid: {hybrid}) {{ {fields} _additional {{ id score }} }} }} }}"
+    )
 
 
 def graphql_search(
-    settings: Settings, embedder: Embedder, tenant: str, question: str,
-    *, limit: int = 3, alpha: float = 0.5,
+    settings: Settings,
+    embedder: Embedder,
+    tenant: str,
+    question: str,
+    *,
+    limit: int = 3,
+    alpha: float = 0.5,
 ) -> list[Hit]:
     """`search`, sent as GraphQL over HTTP."""
     vector = embedder.embed([question])[0].tolist()
     resp = httpx.post(
-        f"{settings.weaviate_url}/v1/graphql", headers=api_key_headers(settings), timeout=30,
+        f"{settings.weaviate_url}/v1/graphql",
+        headers=api_key_headers(settings),
+        timeout=30,
         json={"query": graphql_query(tenant, question, vector, limit=limit, alpha=alpha)},
     )
     resp.raise_for_status()
@@ -89,7 +118,7 @@ def _gql_string(value: str) -> str:
     return orjson.dumps(value).decode()  # a JSON string is a valid GraphQL string
 
 
-def print_hits(hits: list[Hit], out=sys.stdout) -> None:  # noqa: ANN001
+def print_hits(hits: list[Hit], out=sys.stdout) -> None:
     if not hits:
         print("  (no match)", file=out)
     for hit in hits:
@@ -109,12 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
     if args.graphql:
-        hits = graphql_search(settings, embedder, args.tenant, args.question,
-                              limit=args.limit, alpha=args.alpha)
+        hits = graphql_search(
+            settings, embedder, args.tenant, args.question, limit=args.limit, alpha=args.alpha
+        )
     else:
         with connect_weaviate(settings) as client:
-            hits = search(client, embedder, args.tenant, args.question,
-                          limit=args.limit, alpha=args.alpha)
+            hits = search(
+                client, embedder, args.tenant, args.question, limit=args.limit, alpha=args.alpha
+            )
     print_hits(hits)
     return 0
 

@@ -93,7 +93,8 @@ class Settings(BaseSettings):
         "chat.messages JSON, or `file:<dir>` with an ingest file sink's messages.jsonl.",
     )
     index_backfill_hold_ms: int | None = Field(
-        None, ge=0,
+        None,
+        ge=0,
         description="How long the index holds segments of messages received over a minute "
         "ago; unset: 10 s when the input is Kafka, an hour when it is files (the end of the "
         "input sends them all).",
@@ -120,12 +121,14 @@ class Settings(BaseSettings):
         "default.",
     )
     drift_cooldown_s: float = Field(
-        3600.0, ge=0,
+        3600.0,
+        ge=0,
         description="After an alert, no second one for the same tenant, signal and action "
         "until this much event time has passed after its last evidence.",
     )
     drift_reference_size: int = Field(
-        500, ge=10,
+        500,
+        ge=10,
         description="User messages whose embeddings form a tenant's reference centroid (and "
         "bot replies / feedback forming the baseline rates) before detection starts.",
     )
@@ -138,11 +141,15 @@ class Settings(BaseSettings):
         200, ge=10, description="Events in the windows the alert statistics and gauges use."
     )
     drift_refusal_threshold: float = Field(
-        0.05, gt=0, lt=1,
+        0.05,
+        gt=0,
+        lt=1,
         description="A refusal alert needs the window's refusal rate at or above this.",
     )
     drift_toxicity_threshold: float = Field(
-        0.02, gt=0, lt=1,
+        0.02,
+        gt=0,
+        lt=1,
         description="A toxicity alert needs the window's toxic-reply rate at or above this.",
     )
 

@@ -96,8 +96,10 @@ def main() -> int:
     try:
         created = ensure_topics(settings.kafka_brokers, ALL_TOPICS, settings.kafka_partitions)
     except KafkaException as exc:
-        print(f"[topics] error: Kafka at {settings.kafka_brokers} did not answer: {exc}",
-              file=sys.stderr)
+        print(
+            f"[topics] error: Kafka at {settings.kafka_brokers} did not answer: {exc}",
+            file=sys.stderr,
+        )
         return 1
     print(f"[topics] created: {', '.join(created)}" if created else "[topics] all topics exist")
     return 0

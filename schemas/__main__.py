@@ -22,10 +22,14 @@ def _shown(path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m schemas", description=__doc__)
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if a checked-in schema file is stale; write nothing")
-    parser.add_argument("--dir", type=Path, default=SCHEMA_DIR,
-                        help=f"schema directory (default: {SCHEMA_DIR})")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if a checked-in schema file is stale; write nothing",
+    )
+    parser.add_argument(
+        "--dir", type=Path, default=SCHEMA_DIR, help=f"schema directory (default: {SCHEMA_DIR})"
+    )
     args = parser.parse_args(argv)
     if args.check:
         stale = stale_files(args.dir)

@@ -53,17 +53,21 @@ def render(schema: dict[str, Any]) -> str:
 
 def generate() -> dict[str, str]:
     """File name -> contents, for every boundary record."""
-    return {f"{stem}{SUFFIX}": render(json_schema(model))
-            for stem, model in BOUNDARY_RECORDS.items()}
+    return {
+        f"{stem}{SUFFIX}": render(json_schema(model)) for stem, model in BOUNDARY_RECORDS.items()
+    }
 
 
 def stale_files(directory: Path = SCHEMA_DIR) -> list[str]:
     """Files in `directory` that differ from what `generate` gives, are missing, or are
     no longer generated (sorted names)."""
     wanted = generate()
-    stale = [name for name, text in wanted.items()
-             if not (directory / name).is_file()
-             or (directory / name).read_text(encoding="utf-8") != text]
+    stale = [
+        name
+        for name, text in wanted.items()
+        if not (directory / name).is_file()
+        or (directory / name).read_text(encoding="utf-8") != text
+    ]
     extra = [p.name for p in directory.glob(f"*{SUFFIX}") if p.name not in wanted]
     return sorted(stale + extra)
 

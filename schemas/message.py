@@ -9,8 +9,15 @@ from pydantic import Field
 from schemas.wire import JsonRecord, UtcMillis, iso_utc_ms, parse_iso_utc_ms
 
 __all__ = [
-    "ChatMessage", "Feedback", "Language", "PiiCount", "Rejected", "RejectReason", "Role",
-    "iso_utc_ms", "parse_iso_utc_ms",
+    "ChatMessage",
+    "Feedback",
+    "Language",
+    "PiiCount",
+    "Rejected",
+    "RejectReason",
+    "Role",
+    "iso_utc_ms",
+    "parse_iso_utc_ms",
 ]
 
 Role = Literal["user", "agent", "bot"]
@@ -53,21 +60,26 @@ class ChatMessage(JsonRecord):
         description="as sent; Zalo: `zalo:<oa id>:<user id>`",
         examples=["zalo:3886000000000000001:2468000000000000011"],
     )
-    sender_id: str = Field(description="id of the sender on its platform",
-                           examples=["2468000000000000011"])
+    sender_id: str = Field(
+        description="id of the sender on its platform", examples=["2468000000000000011"]
+    )
     role: Role = Field(description="who wrote it", examples=["user"])
-    text: str = Field(description="normalized (NFC, no control or zero-width characters, "
-                      "whitespace collapsed, trimmed) and PII-redacted",
-                      examples=["Xin chào, sđt em là [PHONE]"])
+    text: str = Field(
+        description="normalized (NFC, no control or zero-width characters, "
+        "whitespace collapsed, trimmed) and PII-redacted",
+        examples=["Xin chào, sđt em là [PHONE]"],
+    )
     language: Language = Field(description="detected language", examples=["vi"])
     event_ms: UtcMillis = Field(
-        serialization_alias="event_time", validation_alias="event_time",
-        description="event time: UTC, ISO 8601 with milliseconds and `Z`"
+        serialization_alias="event_time",
+        validation_alias="event_time",
+        description="event time: UTC, ISO 8601 with milliseconds and `Z`",
     )
     pii: tuple[PiiCount, ...] = Field((), description="PII found and redacted, per kind")
     late: bool = Field(False, description="arrived after the reorder step had passed its time")
-    received_at: int = Field(description="epoch milliseconds when Headwater received it",
-                             examples=[1714532400123])
+    received_at: int = Field(
+        description="epoch milliseconds when Headwater received it", examples=[1714532400123]
+    )
 
     @property
     def key(self) -> str:
@@ -78,22 +90,25 @@ class ChatMessage(JsonRecord):
 class Feedback(JsonRecord):
     """A user's rating of a bot answer (the `chat.feedback` record)."""
 
-    feedback_id: str = Field(description="`<platform>:<feedback id>`",
-                             examples=["webhook:f-1"])
+    feedback_id: str = Field(description="`<platform>:<feedback id>`", examples=["webhook:f-1"])
     tenant: str = Field(description="Headwater tenant", examples=["acme"])
     source: str = Field(description="envelope source", examples=["webhook"])
     platform: str = Field(description="platform of the rated message", examples=["shopee"])
-    message_id: str = Field(description="`<platform>:<id>` of the rated message",
-                            examples=["shopee:m-1"])
-    conversation_id: str = Field(description="as sent", examples=["c-9"])
-    score: float = Field(ge=0, le=1, description="1 is best; thumbs up is 1, down is 0",
-                         examples=[1.0, 0.0, 0.75])
-    event_ms: UtcMillis = Field(
-        serialization_alias="event_time", validation_alias="event_time",
-        description="event time: UTC, ISO 8601 with milliseconds and `Z`"
+    message_id: str = Field(
+        description="`<platform>:<id>` of the rated message", examples=["shopee:m-1"]
     )
-    received_at: int = Field(description="epoch milliseconds when Headwater received it",
-                             examples=[1714532400123])
+    conversation_id: str = Field(description="as sent", examples=["c-9"])
+    score: float = Field(
+        ge=0, le=1, description="1 is best; thumbs up is 1, down is 0", examples=[1.0, 0.0, 0.75]
+    )
+    event_ms: UtcMillis = Field(
+        serialization_alias="event_time",
+        validation_alias="event_time",
+        description="event time: UTC, ISO 8601 with milliseconds and `Z`",
+    )
+    received_at: int = Field(
+        description="epoch milliseconds when Headwater received it", examples=[1714532400123]
+    )
 
     @property
     def key(self) -> str:
@@ -104,16 +119,23 @@ class Rejected(JsonRecord):
     """An input that is neither a message, feedback nor a duplicate (dead letter)."""
 
     reason: RejectReason = Field(description="short reason code", examples=["invalid_schema"])
-    errors: tuple[str, ...] = Field((), description="what was wrong, one entry per error",
-                                    examples=[["payload.content: Field required"]])
-    source: str | None = Field(None, description="envelope source, when the envelope was valid",
-                               examples=["webhook"])
-    tenant: str | None = Field(None, description="envelope tenant, when the envelope was valid",
-                               examples=["acme"])
-    received_at: int = Field(description="epoch milliseconds when Headwater received it",
-                             examples=[1714532400123])
-    raw: str = Field(description="the input exactly as read",
-                     examples=['{"source": "webhook", "payload": {}}'])
+    errors: tuple[str, ...] = Field(
+        (),
+        description="what was wrong, one entry per error",
+        examples=[["payload.content: Field required"]],
+    )
+    source: str | None = Field(
+        None, description="envelope source, when the envelope was valid", examples=["webhook"]
+    )
+    tenant: str | None = Field(
+        None, description="envelope tenant, when the envelope was valid", examples=["acme"]
+    )
+    received_at: int = Field(
+        description="epoch milliseconds when Headwater received it", examples=[1714532400123]
+    )
+    raw: str = Field(
+        description="the input exactly as read", examples=['{"source": "webhook", "payload": {}}']
+    )
 
     @property
     def key(self) -> str:

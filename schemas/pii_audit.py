@@ -18,7 +18,8 @@ class PiiAudit(JsonRecord):
         ge=0, description="Offset of the value in the text before redaction.", examples=[4]
     )
     end: int = Field(
-        ge=0, description="Offset just past the value in the text before redaction.",
+        ge=0,
+        description="Offset just past the value in the text before redaction.",
         examples=[16],
     )
     value_hmac: str = Field(

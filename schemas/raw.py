@@ -35,10 +35,11 @@ class Envelope(BaseModel):
         examples=["zalo"],
         json_schema_extra={"enum": list(SOURCES)},
     )
-    tenant: str = Field("default", min_length=1, description="Headwater tenant",
-                        examples=["acme"])
+    tenant: str = Field("default", min_length=1, description="Headwater tenant", examples=["acme"])
     received_at: int | None = Field(
-        None, ge=0, description="epoch milliseconds (default: when the flow read it)",
+        None,
+        ge=0,
+        description="epoch milliseconds (default: when the flow read it)",
         examples=[1714532400123],
     )
     # Typed loosely on purpose: the parser checks the payload's shape per source, and a
@@ -46,7 +47,14 @@ class Envelope(BaseModel):
     payload: Any = Field(
         description="the body exactly as the sender sent it: an object, or a string when it "
         "was not valid JSON (then rejected: `not_json`)",
-        examples=[{"id": "m-1", "conversation_id": "c-9", "user_id": "u-1",
-                   "content": "Xin chào", "timestamp": "2024-05-01T10:00:00+07:00"}],
+        examples=[
+            {
+                "id": "m-1",
+                "conversation_id": "c-9",
+                "user_id": "u-1",
+                "content": "Xin chào",
+                "timestamp": "2024-05-01T10:00:00+07:00",
+            }
+        ],
         json_schema_extra={"type": ["object", "string"]},
     )

@@ -39,8 +39,15 @@ class SegmentLine:
 
     @classmethod
     def of(cls, msg: ChatMessage) -> SegmentLine:
-        return cls(msg.message_id, msg.role, msg.text, msg.language, msg.source,
-                   msg.event_ms, msg.received_at)
+        return cls(
+            msg.message_id,
+            msg.role,
+            msg.text,
+            msg.language,
+            msg.source,
+            msg.event_ms,
+            msg.received_at,
+        )
 
     @property
     def rendered(self) -> str:
@@ -84,7 +91,7 @@ class Segment:
 
     @property
     def new_lines(self) -> tuple[SegmentLine, ...]:
-        return self.lines[self.new_from:]
+        return self.lines[self.new_from :]
 
     def properties(self, model_version: str, indexed_at_ms: int) -> dict[str, object]:
         """The Weaviate object's properties."""
@@ -105,14 +112,16 @@ class Segment:
         }
 
     def to_json(self) -> bytes:
-        return orjson.dumps({
-            "tenant": self.tenant,
-            "conversation_id": self.conversation_id,
-            "segment": self.number,
-            "message_ids": [line.message_id for line in self.lines],
-            "first_event_time": iso_utc_ms(min(line.event_ms for line in self.lines)),
-            "text": self.text,
-        })
+        return orjson.dumps(
+            {
+                "tenant": self.tenant,
+                "conversation_id": self.conversation_id,
+                "segment": self.number,
+                "message_ids": [line.message_id for line in self.lines],
+                "first_event_time": iso_utc_ms(min(line.event_ms for line in self.lines)),
+                "text": self.text,
+            }
+        )
 
 
 def latest_versions(segments: Sequence[Segment]) -> list[Segment]:

@@ -39,9 +39,9 @@ def iso_utc_ms(epoch_ms: int) -> str:
     >>> parse_iso_utc_ms(iso_utc_ms(1714532400123))
     1714532400123
     """
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")[
-        :-6
-    ] + "Z"
+    return (
+        datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    )
 
 
 def parse_iso_utc_ms(text: str) -> int:
@@ -63,8 +63,12 @@ UtcMillis = Annotated[
     BeforeValidator(_ms_from_wire),
     PlainSerializer(iso_utc_ms, return_type=str, when_used="json"),
     WithJsonSchema(
-        {"type": "string", "format": "date-time", "pattern": ISO_UTC_MS_PATTERN,
-         "examples": ["2024-05-01T03:00:00.123Z"]},
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": ISO_UTC_MS_PATTERN,
+            "examples": ["2024-05-01T03:00:00.123Z"],
+        },
         mode="serialization",
     ),
 ]

@@ -59,8 +59,9 @@ def _examples(module: ModuleType) -> list[doctest.DocTest]:
 
 IMPORTED = {name: m for name in MODULES if name not in SKIP and (m := _import(name)) is not None}
 FOUND = {name for name, module in IMPORTED.items() if _examples(module)}
-PROMPTED = {name for name, path in MODULES.items()
-            if _PROMPT.search(path.read_text(encoding="utf-8"))}
+PROMPTED = {
+    name for name, path in MODULES.items() if _PROMPT.search(path.read_text(encoding="utf-8"))
+}
 
 
 @pytest.mark.parametrize("name", sorted(FOUND | PROMPTED))
@@ -79,8 +80,14 @@ def test_module_examples_run(name: str) -> None:
 
 
 def test_the_packages_are_walked() -> None:
-    assert {"operators.drift.detectors", "operators.ingest.parse", "schemas.message",
-            "models.embedder", "flows.ingest", "operators"} <= set(MODULES)
+    assert {
+        "operators.drift.detectors",
+        "operators.ingest.parse",
+        "schemas.message",
+        "models.embedder",
+        "flows.ingest",
+        "operators",
+    } <= set(MODULES)
     assert not any(name.endswith("__main__") for name in MODULES)
     assert set(SKIP) <= set(MODULES), "a skipped module no longer exists"
 

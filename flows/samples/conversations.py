@@ -64,80 +64,196 @@ class Shop:
 _CLOTHES = ("S", "M", "L", "XL")
 _SHOES = ("38", "39", "40", "41", "42", "43")
 _COMMON_TOPICS = {
-    "order_status": 14, "cancel_order": 8, "shipping_fee": 10, "return_refund": 8,
-    "payment": 8, "promotion_voucher": 7, "store_info": 5, "account_login": 5,
-    "invoice_vat": 4, "stock": 8, "change_address": 5,
+    "order_status": 14,
+    "cancel_order": 8,
+    "shipping_fee": 10,
+    "return_refund": 8,
+    "payment": 8,
+    "promotion_voucher": 7,
+    "store_info": 5,
+    "account_login": 5,
+    "invoice_vat": 4,
+    "stock": 8,
+    "change_address": 5,
 }
 SHOPS = {
     "acme": Shop(
-        "ACME Fashion", ("shopee", "lazada", "website"),
-        (Product("Áo thun cotton basic", "basic cotton T-shirt", 199_000, _CLOTHES),
-         Product("Áo sơ mi Oxford", "Oxford shirt", 349_000, _CLOTHES),
-         Product("Quần jean slim fit", "slim fit jeans", 459_000, ("28", "29", "30", "31", "32")),
-         Product("Váy hoa dáng xòe", "floral A-line dress", 389_000, _CLOTHES),
-         Product("Áo khoác gió", "windbreaker jacket", 529_000, _CLOTHES),
-         Product("Giày sneaker trắng", "white sneakers", 690_000, _SHOES)),
-        "123 Nguyễn Trãi, Quận 1, TP.HCM", "123 Nguyen Trai, District 1, HCMC",
+        "ACME Fashion",
+        ("shopee", "lazada", "website"),
+        (
+            Product("Áo thun cotton basic", "basic cotton T-shirt", 199_000, _CLOTHES),
+            Product("Áo sơ mi Oxford", "Oxford shirt", 349_000, _CLOTHES),
+            Product(
+                "Quần jean slim fit", "slim fit jeans", 459_000, ("28", "29", "30", "31", "32")
+            ),
+            Product("Váy hoa dáng xòe", "floral A-line dress", 389_000, _CLOTHES),
+            Product("Áo khoác gió", "windbreaker jacket", 529_000, _CLOTHES),
+            Product("Giày sneaker trắng", "white sneakers", 690_000, _SHOES),
+        ),
+        "123 Nguyễn Trãi, Quận 1, TP.HCM",
+        "123 Nguyen Trai, District 1, HCMC",
         {**_COMMON_TOPICS, "size_exchange": 14, "warranty_defect": 3},
     ),
     "globex": Shop(
-        "Globex Store", ("tiki", "lazada", "website"),
-        (Product("Tai nghe Bluetooth G5", "G5 Bluetooth earbuds", 890_000),
-         Product("Sạc dự phòng 20000mAh", "20000mAh power bank", 550_000),
-         Product("Đồng hồ thông minh S3", "S3 smartwatch", 1_990_000),
-         Product("Loa mini di động", "portable mini speaker", 750_000),
-         Product("Chuột không dây", "wireless mouse", 320_000)),
-        "45 Trần Duy Hưng, Cầu Giấy, Hà Nội", "45 Tran Duy Hung Street, Hanoi",
+        "Globex Store",
+        ("tiki", "lazada", "website"),
+        (
+            Product("Tai nghe Bluetooth G5", "G5 Bluetooth earbuds", 890_000),
+            Product("Sạc dự phòng 20000mAh", "20000mAh power bank", 550_000),
+            Product("Đồng hồ thông minh S3", "S3 smartwatch", 1_990_000),
+            Product("Loa mini di động", "portable mini speaker", 750_000),
+            Product("Chuột không dây", "wireless mouse", 320_000),
+        ),
+        "45 Trần Duy Hưng, Cầu Giấy, Hà Nội",
+        "45 Tran Duy Hung Street, Hanoi",
         {**_COMMON_TOPICS, "warranty_defect": 14},
     ),
     "initech": Shop(
-        "Initech Home", ("shopee", "tiki"),
-        (Product("Nồi chiên không dầu 5L", "5L air fryer", 1_590_000),
-         Product("Máy xay sinh tố", "blender", 690_000),
-         Product("Bộ chăn ga cotton", "cotton bedding set", 850_000, ("1m6", "1m8", "2m2")),
-         Product("Bình giữ nhiệt 500ml", "500ml thermos bottle", 250_000),
-         Product("Chảo chống dính 28cm", "28cm non-stick pan", 420_000)),
-        "78 Nguyễn Văn Linh, Hải Châu, Đà Nẵng", "78 Nguyen Van Linh, Hai Chau, Da Nang",
+        "Initech Home",
+        ("shopee", "tiki"),
+        (
+            Product("Nồi chiên không dầu 5L", "5L air fryer", 1_590_000),
+            Product("Máy xay sinh tố", "blender", 690_000),
+            Product("Bộ chăn ga cotton", "cotton bedding set", 850_000, ("1m6", "1m8", "2m2")),
+            Product("Bình giữ nhiệt 500ml", "500ml thermos bottle", 250_000),
+            Product("Chảo chống dính 28cm", "28cm non-stick pan", 420_000),
+        ),
+        "78 Nguyễn Văn Linh, Hải Châu, Đà Nẵng",
+        "78 Nguyen Van Linh, Hai Chau, Da Nang",
         {**_COMMON_TOPICS, "warranty_defect": 10},
     ),
     "umbrella": Shop(
-        "Umbrella Beauty", ("website", "shopee"),
-        (Product("Kem chống nắng SPF50", "SPF50 sunscreen", 320_000),
-         Product("Sữa rửa mặt dịu nhẹ", "gentle cleanser", 180_000),
-         Product("Serum vitamin C", "vitamin C serum", 450_000),
-         Product("Son kem lì", "matte liquid lipstick", 230_000),
-         Product("Nước tẩy trang 400ml", "400ml micellar water", 210_000)),
-        "210 Lê Văn Sỹ, Quận 3, TP.HCM", "210 Le Van Sy, District 3, HCMC",
+        "Umbrella Beauty",
+        ("website", "shopee"),
+        (
+            Product("Kem chống nắng SPF50", "SPF50 sunscreen", 320_000),
+            Product("Sữa rửa mặt dịu nhẹ", "gentle cleanser", 180_000),
+            Product("Serum vitamin C", "vitamin C serum", 450_000),
+            Product("Son kem lì", "matte liquid lipstick", 230_000),
+            Product("Nước tẩy trang 400ml", "400ml micellar water", 210_000),
+        ),
+        "210 Lê Văn Sỹ, Quận 3, TP.HCM",
+        "210 Le Van Sy, District 3, HCMC",
         {**_COMMON_TOPICS, "warranty_defect": 4},
     ),
 }
 
-COLOURS = (("đen", "black"), ("trắng", "white"), ("xanh navy", "navy"), ("be", "beige"),
-           ("hồng", "pink"), ("xám", "grey"), ("đỏ", "red"), ("xanh lá", "green"))
-CITIES = (("Hà Nội", "Hanoi", 35_000, "2-3"), ("Đà Nẵng", "Da Nang", 32_000, "2-4"),
-          ("Hải Phòng", "Hai Phong", 35_000, "3-4"), ("Cần Thơ", "Can Tho", 30_000, "2-3"),
-          ("Nha Trang", "Nha Trang", 32_000, "3-4"), ("Huế", "Hue", 32_000, "3-5"),
-          ("Bình Dương", "Binh Duong", 25_000, "1-2"), ("Đồng Nai", "Dong Nai", 25_000, "1-2"),
-          ("Vũng Tàu", "Vung Tau", 28_000, "1-2"), ("TP.HCM", "HCMC", 18_000, "1-2"),
-          ("Quảng Ninh", "Quang Ninh", 38_000, "3-5"), ("Lâm Đồng", "Lam Dong", 30_000, "2-3"))
-DISTRICTS = (("Quận 7", "District 7"), ("Bình Thạnh", "Binh Thanh"), ("Thủ Đức", "Thu Duc"),
-             ("Gò Vấp", "Go Vap"), ("Đống Đa", "Dong Da"), ("Hoàn Kiếm", "Hoan Kiem"),
-             ("Hai Bà Trưng", "Hai Ba Trung"), ("Tân Bình", "Tan Binh"), ("Quận 10", "District 10"))
-CARRIERS = (("GHN", "GHN"), ("GHTK", "S"), ("J&T Express", "JT"), ("Viettel Post", "VTP"),
-            ("Ninja Van", "NJV"), ("SPX Express", "SPXVN0"))
+COLOURS = (
+    ("đen", "black"),
+    ("trắng", "white"),
+    ("xanh navy", "navy"),
+    ("be", "beige"),
+    ("hồng", "pink"),
+    ("xám", "grey"),
+    ("đỏ", "red"),
+    ("xanh lá", "green"),
+)
+CITIES = (
+    ("Hà Nội", "Hanoi", 35_000, "2-3"),
+    ("Đà Nẵng", "Da Nang", 32_000, "2-4"),
+    ("Hải Phòng", "Hai Phong", 35_000, "3-4"),
+    ("Cần Thơ", "Can Tho", 30_000, "2-3"),
+    ("Nha Trang", "Nha Trang", 32_000, "3-4"),
+    ("Huế", "Hue", 32_000, "3-5"),
+    ("Bình Dương", "Binh Duong", 25_000, "1-2"),
+    ("Đồng Nai", "Dong Nai", 25_000, "1-2"),
+    ("Vũng Tàu", "Vung Tau", 28_000, "1-2"),
+    ("TP.HCM", "HCMC", 18_000, "1-2"),
+    ("Quảng Ninh", "Quang Ninh", 38_000, "3-5"),
+    ("Lâm Đồng", "Lam Dong", 30_000, "2-3"),
+)
+DISTRICTS = (
+    ("Quận 7", "District 7"),
+    ("Bình Thạnh", "Binh Thanh"),
+    ("Thủ Đức", "Thu Duc"),
+    ("Gò Vấp", "Go Vap"),
+    ("Đống Đa", "Dong Da"),
+    ("Hoàn Kiếm", "Hoan Kiem"),
+    ("Hai Bà Trưng", "Hai Ba Trung"),
+    ("Tân Bình", "Tan Binh"),
+    ("Quận 10", "District 10"),
+)
+CARRIERS = (
+    ("GHN", "GHN"),
+    ("GHTK", "S"),
+    ("J&T Express", "JT"),
+    ("Viettel Post", "VTP"),
+    ("Ninja Van", "NJV"),
+    ("SPX Express", "SPXVN0"),
+)
 VOUCHERS = ("FREESHIP30", "SALE50K", "HELLOMAY", "NEWUSER10", "FLASH99", "VIP15", "MAY2024")
 PAYMENT_BANKS = ("Vietcombank", "Techcombank", "MB Bank", "ACB", "VPBank", "BIDV", "TPBank")
 
-SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi",
-            "Đỗ", "Ngô", "Dương")
+SURNAMES = (
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Ngô",
+    "Dương",
+)
 MIDDLES = ("Văn", "Thị", "Minh", "Ngọc", "Thanh", "Đức", "Quốc", "Thu", "Hoàng", "Gia")
-GIVEN = ("Lan", "Minh", "Hùng", "Hương", "Nam", "Trang", "Tuấn", "Linh", "Phương", "Dũng", "Hà",
-         "Thảo", "Khoa", "Vy", "Long", "Ngân", "Quân", "Yến")
+GIVEN = (
+    "Lan",
+    "Minh",
+    "Hùng",
+    "Hương",
+    "Nam",
+    "Trang",
+    "Tuấn",
+    "Linh",
+    "Phương",
+    "Dũng",
+    "Hà",
+    "Thảo",
+    "Khoa",
+    "Vy",
+    "Long",
+    "Ngân",
+    "Quân",
+    "Yến",
+)
 WESTERN = ("David Miller", "Sarah Johnson", "Emily Clark", "James Wilson", "Anna Schmidt")
 MAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com")
-MOBILE_PREFIXES = ("90", "91", "93", "94", "96", "97", "98", "32", "33", "34", "35", "36", "37",
-                   "38", "39", "70", "76", "77", "78", "79", "81", "83", "84", "85", "86", "88",
-                   "89", "56", "58")
+MOBILE_PREFIXES = (
+    "90",
+    "91",
+    "93",
+    "94",
+    "96",
+    "97",
+    "98",
+    "32",
+    "33",
+    "34",
+    "35",
+    "36",
+    "37",
+    "38",
+    "39",
+    "70",
+    "76",
+    "77",
+    "78",
+    "79",
+    "81",
+    "83",
+    "84",
+    "85",
+    "86",
+    "88",
+    "89",
+    "56",
+    "58",
+)
 CCCD_PROVINCES = ("001", "079", "031", "048", "092", "075", "036", "040", "056", "082")
 
 
@@ -181,29 +297,49 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("01234", "0123", "01234", "0123", "024", "0124", "0123", "03"),
             follow_ups=(
-                ("Mã vận đơn là gì vậy shop, em tự tra được không?",
-                 "Dạ mã vận đơn là {tracking}, anh/chị tra trên website của {carrier} được ạ."),
-                ("Shipper giao giờ hành chính hay cả buổi tối ạ?",
-                 "Dạ {carrier} giao từ 8h đến 21h, shipper sẽ gọi trước khi đến ạ."),
-                ("Nếu em không có nhà thì sao shop?",
-                 "Dạ shipper sẽ liên hệ giao lại tối đa 3 lần, anh/chị có thể hẹn giờ giao ạ."),
-                ("Sao trên app vẫn báo chờ lấy hàng vậy?",
-                 "Dạ trạng thái trên app cập nhật chậm hơn thực tế vài tiếng, đơn đã rời kho "
-                 "rồi ạ."),
-                ("Giao nhanh giúp em được không, em đang cần gấp",
-                 "Dạ shop đã báo {carrier} ưu tiên giao đơn của anh/chị rồi ạ."),
-                ("Đơn này gồm những gì vậy shop?",
-                 "Dạ đơn {order} gồm {qty} {product}, tổng thanh toán {price} ạ."),
-                ("Em kiểm tra hàng trước khi nhận được không?",
-                 "Dạ được ạ, anh/chị được đồng kiểm với shipper trước khi thanh toán."),
+                (
+                    "Mã vận đơn là gì vậy shop, em tự tra được không?",
+                    "Dạ mã vận đơn là {tracking}, anh/chị tra trên website của {carrier} được ạ.",
+                ),
+                (
+                    "Shipper giao giờ hành chính hay cả buổi tối ạ?",
+                    "Dạ {carrier} giao từ 8h đến 21h, shipper sẽ gọi trước khi đến ạ.",
+                ),
+                (
+                    "Nếu em không có nhà thì sao shop?",
+                    "Dạ shipper sẽ liên hệ giao lại tối đa 3 lần, anh/chị có thể hẹn giờ giao ạ.",
+                ),
+                (
+                    "Sao trên app vẫn báo chờ lấy hàng vậy?",
+                    "Dạ trạng thái trên app cập nhật chậm hơn thực tế vài tiếng, đơn đã rời kho "
+                    "rồi ạ.",
+                ),
+                (
+                    "Giao nhanh giúp em được không, em đang cần gấp",
+                    "Dạ shop đã báo {carrier} ưu tiên giao đơn của anh/chị rồi ạ.",
+                ),
+                (
+                    "Đơn này gồm những gì vậy shop?",
+                    "Dạ đơn {order} gồm {qty} {product}, tổng thanh toán {price} ạ.",
+                ),
+                (
+                    "Em kiểm tra hàng trước khi nhận được không?",
+                    "Dạ được ạ, anh/chị được đồng kiểm với shipper trước khi thanh toán.",
+                ),
             ),
             resumes=(
-                ("Đã mấy tiếng rồi mà shipper vẫn chưa tới, đơn {order} ạ",
-                 "Dạ shop vừa liên hệ {carrier}, đơn sẽ được giao trong hôm nay ạ."),
-                ("Em lỡ cuộc gọi của shipper, giờ làm sao ạ?",
-                 "Dạ anh/chị yên tâm, shipper sẽ gọi lại lần nữa trong ngày ạ."),
-                ("Đơn {order} báo giao không thành công là sao shop?",
-                 "Dạ do shipper không liên lạc được, shop đã hẹn giao lại ngày {date} ạ."),
+                (
+                    "Đã mấy tiếng rồi mà shipper vẫn chưa tới, đơn {order} ạ",
+                    "Dạ shop vừa liên hệ {carrier}, đơn sẽ được giao trong hôm nay ạ.",
+                ),
+                (
+                    "Em lỡ cuộc gọi của shipper, giờ làm sao ạ?",
+                    "Dạ anh/chị yên tâm, shipper sẽ gọi lại lần nữa trong ngày ạ.",
+                ),
+                (
+                    "Đơn {order} báo giao không thành công là sao shop?",
+                    "Dạ do shipper không liên lạc được, shop đã hẹn giao lại ngày {date} ạ.",
+                ),
             ),
         ),
         "en": Script(
@@ -229,26 +365,45 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("0124", "0123", "01234", "0124", "024", "03"),
             follow_ups=(
-                ("What is the tracking number? Can I track it myself?",
-                 "The tracking number is {tracking}, you can track it on the {carrier} website."),
-                ("Do they deliver in the evening too?",
-                 "{carrier} delivers from 8 AM to 9 PM and the courier calls before arriving."),
-                ("What if I'm not at home?",
-                 "The courier will try up to 3 times, and you can reschedule the delivery."),
-                ("Why does the app still say waiting for pickup?",
-                 "The app status can lag a few hours behind. Your parcel has left the warehouse."),
-                ("Can you speed it up? I need it urgently",
-                 "I've asked {carrier} to prioritise your order."),
-                ("What was in this order again?",
-                 "Order {order} contains {qty} x {product}, total {price}."),
+                (
+                    "What is the tracking number? Can I track it myself?",
+                    "The tracking number is {tracking}, you can track it on the {carrier} website.",
+                ),
+                (
+                    "Do they deliver in the evening too?",
+                    "{carrier} delivers from 8 AM to 9 PM and the courier calls before arriving.",
+                ),
+                (
+                    "What if I'm not at home?",
+                    "The courier will try up to 3 times, and you can reschedule the delivery.",
+                ),
+                (
+                    "Why does the app still say waiting for pickup?",
+                    "The app status can lag a few hours behind. "
+                    "Your parcel has left the warehouse.",
+                ),
+                (
+                    "Can you speed it up? I need it urgently",
+                    "I've asked {carrier} to prioritise your order.",
+                ),
+                (
+                    "What was in this order again?",
+                    "Order {order} contains {qty} x {product}, total {price}.",
+                ),
             ),
             resumes=(
-                ("It's been hours and the courier still hasn't come. Order {order}",
-                 "I just contacted {carrier}, your order will be delivered today."),
-                ("I missed the courier's call, what do I do now?",
-                 "No worries, the courier will call you again later today."),
-                ("Why does order {order} say delivery failed?",
-                 "The courier could not reach you, so we rescheduled delivery for {date}."),
+                (
+                    "It's been hours and the courier still hasn't come. Order {order}",
+                    "I just contacted {carrier}, your order will be delivered today.",
+                ),
+                (
+                    "I missed the courier's call, what do I do now?",
+                    "No worries, the courier will call you again later today.",
+                ),
+                (
+                    "Why does order {order} say delivery failed?",
+                    "The courier could not reach you, so we rescheduled delivery for {date}.",
+                ),
             ),
         ),
     },
@@ -272,25 +427,41 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("023", "01234", "1", "023", "0234", "02"),
             follow_ups=(
-                ("Em đã chuyển khoản rồi thì tiền có được hoàn lại không?",
-                 "Dạ tiền sẽ được hoàn về tài khoản của anh/chị trong {refund_days} ngày làm "
-                 "việc ạ."),
-                ("Lý do là em đặt nhầm màu ạ",
-                 "Dạ shop đã ghi nhận, anh/chị có thể đặt lại đơn mới với màu {color} ạ."),
-                ("Hủy đơn có bị mất phí gì không shop?",
-                 "Dạ hủy đơn trước khi giao hàng hoàn toàn miễn phí ạ."),
-                ("Voucher em dùng cho đơn này có được trả lại không?",
-                 "Dạ voucher sẽ được hoàn lại vào ví voucher nếu còn hạn sử dụng ạ."),
-                ("Nếu từ chối nhận hàng thì em có bị phạt không?",
-                 "Dạ không ạ, nhưng tài khoản từ chối nhận nhiều lần có thể bị hạn chế COD."),
-                ("Em bấm hủy mà app báo lỗi",
-                 "Dạ anh/chị thử cập nhật app hoặc để shop hủy giúp đơn {order} ngay nhé."),
+                (
+                    "Em đã chuyển khoản rồi thì tiền có được hoàn lại không?",
+                    "Dạ tiền sẽ được hoàn về tài khoản của anh/chị trong {refund_days} ngày làm "
+                    "việc ạ.",
+                ),
+                (
+                    "Lý do là em đặt nhầm màu ạ",
+                    "Dạ shop đã ghi nhận, anh/chị có thể đặt lại đơn mới với màu {color} ạ.",
+                ),
+                (
+                    "Hủy đơn có bị mất phí gì không shop?",
+                    "Dạ hủy đơn trước khi giao hàng hoàn toàn miễn phí ạ.",
+                ),
+                (
+                    "Voucher em dùng cho đơn này có được trả lại không?",
+                    "Dạ voucher sẽ được hoàn lại vào ví voucher nếu còn hạn sử dụng ạ.",
+                ),
+                (
+                    "Nếu từ chối nhận hàng thì em có bị phạt không?",
+                    "Dạ không ạ, nhưng tài khoản từ chối nhận nhiều lần có thể bị hạn chế COD.",
+                ),
+                (
+                    "Em bấm hủy mà app báo lỗi",
+                    "Dạ anh/chị thử cập nhật app hoặc để shop hủy giúp đơn {order} ngay nhé.",
+                ),
             ),
             resumes=(
-                ("Em vẫn thấy đơn {order} ở trạng thái chờ xác nhận, đã hủy chưa shop?",
-                 "Dạ đơn đã hủy thành công, app sẽ cập nhật trong ít phút ạ."),
-                ("Shop ơi tiền đơn {order} hủy bao giờ về vậy?",
-                 "Dạ ngân hàng xử lý hoàn tiền trong {refund_days} ngày làm việc ạ."),
+                (
+                    "Em vẫn thấy đơn {order} ở trạng thái chờ xác nhận, đã hủy chưa shop?",
+                    "Dạ đơn đã hủy thành công, app sẽ cập nhật trong ít phút ạ.",
+                ),
+                (
+                    "Shop ơi tiền đơn {order} hủy bao giờ về vậy?",
+                    "Dạ ngân hàng xử lý hoàn tiền trong {refund_days} ngày làm việc ạ.",
+                ),
             ),
         ),
         "en": Script(
@@ -311,22 +482,36 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("01234", "1", "023", "0234", "023"),
             follow_ups=(
-                ("I already paid by bank transfer. Will I get my money back?",
-                 "Yes, the refund goes back to your account within {refund_days} working days."),
-                ("Is there a cancellation fee?",
-                 "No, cancelling before shipment is free of charge."),
-                ("Do I get my voucher back?",
-                 "The voucher is returned to your account if it has not expired."),
-                ("The reason is I picked the wrong colour",
-                 "Noted. You can place a new order in {color_en} whenever you like."),
-                ("The cancel button gives me an error",
-                 "Please update the app, or I can cancel order {order} for you now."),
+                (
+                    "I already paid by bank transfer. Will I get my money back?",
+                    "Yes, the refund goes back to your account within {refund_days} working days.",
+                ),
+                (
+                    "Is there a cancellation fee?",
+                    "No, cancelling before shipment is free of charge.",
+                ),
+                (
+                    "Do I get my voucher back?",
+                    "The voucher is returned to your account if it has not expired.",
+                ),
+                (
+                    "The reason is I picked the wrong colour",
+                    "Noted. You can place a new order in {color_en} whenever you like.",
+                ),
+                (
+                    "The cancel button gives me an error",
+                    "Please update the app, or I can cancel order {order} for you now.",
+                ),
             ),
             resumes=(
-                ("Order {order} still shows pending. Is it cancelled?",
-                 "Yes, it is cancelled. The app will update in a few minutes."),
-                ("When will I get the refund for the cancelled order?",
-                 "Banks usually take {refund_days} working days to process it."),
+                (
+                    "Order {order} still shows pending. Is it cancelled?",
+                    "Yes, it is cancelled. The app will update in a few minutes.",
+                ),
+                (
+                    "When will I get the refund for the cancelled order?",
+                    "Banks usually take {refund_days} working days to process it.",
+                ),
             ),
         ),
     },
@@ -352,24 +537,37 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("01234", "01234", "0234", "1", "0234", "0123", "1"),
             follow_ups=(
-                ("Có giao hỏa tốc không shop?",
-                 "Dạ nội thành có giao hỏa tốc 2h, phí từ 35.000đ tùy khoảng cách ạ."),
-                ("Mua 2 sản phẩm thì phí ship có tăng không?",
-                 "Dạ phí ship tính theo đơn nên mua thêm không tăng phí ạ."),
-                ("Cuối tuần có giao hàng không ạ?",
-                 "Dạ {carrier} vẫn giao thứ 7 và chủ nhật ạ."),
-                ("Có mã freeship nào không shop?",
-                 "Dạ anh/chị nhập mã {voucher} để được giảm 30.000đ phí ship ạ."),
-                ("Ship COD có mất thêm phí không?",
-                 "Dạ thanh toán khi nhận hàng không mất thêm phí ạ."),
-                ("Giao về huyện thì có lâu hơn không ạ?",
-                 "Dạ khu vực huyện xã thường lâu hơn 1-2 ngày so với nội thành ạ."),
+                (
+                    "Có giao hỏa tốc không shop?",
+                    "Dạ nội thành có giao hỏa tốc 2h, phí từ 35.000đ tùy khoảng cách ạ.",
+                ),
+                (
+                    "Mua 2 sản phẩm thì phí ship có tăng không?",
+                    "Dạ phí ship tính theo đơn nên mua thêm không tăng phí ạ.",
+                ),
+                ("Cuối tuần có giao hàng không ạ?", "Dạ {carrier} vẫn giao thứ 7 và chủ nhật ạ."),
+                (
+                    "Có mã freeship nào không shop?",
+                    "Dạ anh/chị nhập mã {voucher} để được giảm 30.000đ phí ship ạ.",
+                ),
+                (
+                    "Ship COD có mất thêm phí không?",
+                    "Dạ thanh toán khi nhận hàng không mất thêm phí ạ.",
+                ),
+                (
+                    "Giao về huyện thì có lâu hơn không ạ?",
+                    "Dạ khu vực huyện xã thường lâu hơn 1-2 ngày so với nội thành ạ.",
+                ),
             ),
             resumes=(
-                ("Nếu em đặt bây giờ thì {date} có nhận được không ạ?",
-                 "Dạ nếu đặt trước 16h hôm nay thì kịp giao ngày {date} ạ."),
-                ("Em tính lại rồi, đặt 2 cái thì tổng phí ship bao nhiêu ạ?",
-                 "Dạ vẫn là {fee} cho cả đơn ạ."),
+                (
+                    "Nếu em đặt bây giờ thì {date} có nhận được không ạ?",
+                    "Dạ nếu đặt trước 16h hôm nay thì kịp giao ngày {date} ạ.",
+                ),
+                (
+                    "Em tính lại rồi, đặt 2 cái thì tổng phí ship bao nhiêu ạ?",
+                    "Dạ vẫn là {fee} cho cả đơn ạ.",
+                ),
             ),
         ),
         "en": Script(
@@ -388,22 +586,33 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("0123", "0123", "023", "1", "023"),
             follow_ups=(
-                ("Do you have express delivery?",
-                 "Yes, 2-hour express is available in the city from 35,000 VND."),
-                ("Does the fee go up if I buy two items?",
-                 "No, the fee is per order, not per item."),
-                ("Do you deliver on weekends?",
-                 "Yes, {carrier} delivers on Saturday and Sunday too."),
-                ("Is there a free shipping code?",
-                 "Use code {voucher} to get 30,000 VND off shipping."),
-                ("Is there an extra fee for cash on delivery?",
-                 "No, cash on delivery has no extra fee."),
+                (
+                    "Do you have express delivery?",
+                    "Yes, 2-hour express is available in the city from 35,000 VND.",
+                ),
+                (
+                    "Does the fee go up if I buy two items?",
+                    "No, the fee is per order, not per item.",
+                ),
+                (
+                    "Do you deliver on weekends?",
+                    "Yes, {carrier} delivers on Saturday and Sunday too.",
+                ),
+                (
+                    "Is there a free shipping code?",
+                    "Use code {voucher} to get 30,000 VND off shipping.",
+                ),
+                (
+                    "Is there an extra fee for cash on delivery?",
+                    "No, cash on delivery has no extra fee.",
+                ),
             ),
             resumes=(
-                ("If I order now, will it arrive by {date}?",
-                 "If you order before 4 PM today, it should arrive by {date}."),
-                ("So what is the total shipping for 2 items?",
-                 "Still {fee} for the whole order."),
+                (
+                    "If I order now, will it arrive by {date}?",
+                    "If you order before 4 PM today, it should arrive by {date}.",
+                ),
+                ("So what is the total shipping for 2 items?", "Still {fee} for the whole order."),
             ),
         ),
     },
@@ -428,24 +637,40 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("0123", "12", "03", "023", "2", "3"),
             follow_ups=(
-                ("Phí ship trả hàng ai chịu vậy shop?",
-                 "Dạ nếu lỗi từ shop thì shop chịu toàn bộ phí vận chuyển ạ."),
-                ("Em đã cắt tem mác rồi thì có trả được không?",
-                 "Dạ rất tiếc sản phẩm đã cắt tem mác thì không áp dụng đổi trả ạ."),
-                ("Tiền hoàn về đâu ạ?",
-                 "Dạ tiền hoàn về phương thức thanh toán ban đầu trong {refund_days} ngày ạ."),
-                ("Em gửi hàng trả ở bưu cục nào?",
-                 "Dạ anh/chị gửi tại bưu cục {carrier} gần nhất hoặc chờ shipper đến lấy ạ."),
-                ("Em gửi hình rồi đó shop xem giúp",
-                 "Dạ shop đã nhận hình, yêu cầu hoàn {price} cho đơn {order} đã được duyệt ạ."),
-                ("Có được hoàn một phần không ạ?",
-                 "Dạ với đơn nhiều sản phẩm, shop hoàn theo từng sản phẩm trả lại ạ."),
+                (
+                    "Phí ship trả hàng ai chịu vậy shop?",
+                    "Dạ nếu lỗi từ shop thì shop chịu toàn bộ phí vận chuyển ạ.",
+                ),
+                (
+                    "Em đã cắt tem mác rồi thì có trả được không?",
+                    "Dạ rất tiếc sản phẩm đã cắt tem mác thì không áp dụng đổi trả ạ.",
+                ),
+                (
+                    "Tiền hoàn về đâu ạ?",
+                    "Dạ tiền hoàn về phương thức thanh toán ban đầu trong {refund_days} ngày ạ.",
+                ),
+                (
+                    "Em gửi hàng trả ở bưu cục nào?",
+                    "Dạ anh/chị gửi tại bưu cục {carrier} gần nhất hoặc chờ shipper đến lấy ạ.",
+                ),
+                (
+                    "Em gửi hình rồi đó shop xem giúp",
+                    "Dạ shop đã nhận hình, yêu cầu hoàn {price} cho đơn {order} đã được duyệt ạ.",
+                ),
+                (
+                    "Có được hoàn một phần không ạ?",
+                    "Dạ với đơn nhiều sản phẩm, shop hoàn theo từng sản phẩm trả lại ạ.",
+                ),
             ),
             resumes=(
-                ("Em đã gửi hàng trả qua {carrier} rồi, bao giờ có tiền ạ?",
-                 "Dạ khi kho nhận hàng, tiền hoàn trong {refund_days} ngày làm việc ạ."),
-                ("Shop ơi yêu cầu hoàn tiền đơn {order} duyệt chưa?",
-                 "Dạ yêu cầu đã được duyệt, anh/chị để ý tin nhắn từ ngân hàng nhé."),
+                (
+                    "Em đã gửi hàng trả qua {carrier} rồi, bao giờ có tiền ạ?",
+                    "Dạ khi kho nhận hàng, tiền hoàn trong {refund_days} ngày làm việc ạ.",
+                ),
+                (
+                    "Shop ơi yêu cầu hoàn tiền đơn {order} duyệt chưa?",
+                    "Dạ yêu cầu đã được duyệt, anh/chị để ý tin nhắn từ ngân hàng nhé.",
+                ),
             ),
         ),
         "en": Script(
@@ -465,22 +690,36 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("0123", "12", "03", "3", "2"),
             follow_ups=(
-                ("Who pays for return shipping?",
-                 "If the problem is on our side, we cover all shipping costs."),
-                ("I already removed the tags, can I still return it?",
-                 "Sorry, items without their original tags can't be returned."),
-                ("Where does the refund go?",
-                 "It goes back to your original payment method within {refund_days} days."),
-                ("I sent the photos, can you check?",
-                 "Got them! A refund of {price} for order {order} has been approved."),
-                ("Where do I drop off the parcel?",
-                 "At any {carrier} post office, or wait for the courier to pick it up."),
+                (
+                    "Who pays for return shipping?",
+                    "If the problem is on our side, we cover all shipping costs.",
+                ),
+                (
+                    "I already removed the tags, can I still return it?",
+                    "Sorry, items without their original tags can't be returned.",
+                ),
+                (
+                    "Where does the refund go?",
+                    "It goes back to your original payment method within {refund_days} days.",
+                ),
+                (
+                    "I sent the photos, can you check?",
+                    "Got them! A refund of {price} for order {order} has been approved.",
+                ),
+                (
+                    "Where do I drop off the parcel?",
+                    "At any {carrier} post office, or wait for the courier to pick it up.",
+                ),
             ),
             resumes=(
-                ("I handed the return to {carrier}. When do I get my money?",
-                 "Once the warehouse receives it, the refund takes {refund_days} working days."),
-                ("Is my refund for order {order} approved yet?",
-                 "Yes, it is approved. Watch for a message from your bank."),
+                (
+                    "I handed the return to {carrier}. When do I get my money?",
+                    "Once the warehouse receives it, the refund takes {refund_days} working days.",
+                ),
+                (
+                    "Is my refund for order {order} approved yet?",
+                    "Yes, it is approved. Watch for a message from your bank.",
+                ),
             ),
         ),
     },
@@ -503,24 +742,40 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("01", "01", "01", "2", "01", "3"),
             follow_ups=(
-                ("Đổi size có mất phí ship không ạ?",
-                 "Dạ lần đổi đầu tiên shop miễn phí ship hai chiều ạ."),
-                ("Em gửi hàng đổi như thế nào ạ?",
-                 "Dạ shipper {carrier} sẽ đến lấy hàng cũ và giao hàng mới cùng lúc ạ."),
-                ("Bảng size của shop xem ở đâu vậy?",
-                 "Dạ bảng size nằm trong phần mô tả sản phẩm {product} ạ."),
-                ("Size {size2} màu {color} còn không shop?",
-                 "Dạ size {size2} màu {color} còn {qty} cái ạ."),
-                ("Áo em đã giặt một lần rồi đổi được không?",
-                 "Dạ rất tiếc sản phẩm đã qua sử dụng thì không đổi được ạ."),
-                ("Bao lâu thì em nhận được hàng đổi?",
-                 "Dạ khoảng {days} ngày sau khi shipper lấy hàng cũ ạ."),
+                (
+                    "Đổi size có mất phí ship không ạ?",
+                    "Dạ lần đổi đầu tiên shop miễn phí ship hai chiều ạ.",
+                ),
+                (
+                    "Em gửi hàng đổi như thế nào ạ?",
+                    "Dạ shipper {carrier} sẽ đến lấy hàng cũ và giao hàng mới cùng lúc ạ.",
+                ),
+                (
+                    "Bảng size của shop xem ở đâu vậy?",
+                    "Dạ bảng size nằm trong phần mô tả sản phẩm {product} ạ.",
+                ),
+                (
+                    "Size {size2} màu {color} còn không shop?",
+                    "Dạ size {size2} màu {color} còn {qty} cái ạ.",
+                ),
+                (
+                    "Áo em đã giặt một lần rồi đổi được không?",
+                    "Dạ rất tiếc sản phẩm đã qua sử dụng thì không đổi được ạ.",
+                ),
+                (
+                    "Bao lâu thì em nhận được hàng đổi?",
+                    "Dạ khoảng {days} ngày sau khi shipper lấy hàng cũ ạ.",
+                ),
             ),
             resumes=(
-                ("Shipper lấy hàng đổi rồi, khi nào em có size {size2}?",
-                 "Dạ shop gửi size {size2} ngay trong hôm nay, dự kiến nhận ngày {date} ạ."),
-                ("Em suy nghĩ lại, đổi sang màu {color2} luôn được không?",
-                 "Dạ được ạ, shop đổi cho anh/chị size {size2} màu {color2} nhé."),
+                (
+                    "Shipper lấy hàng đổi rồi, khi nào em có size {size2}?",
+                    "Dạ shop gửi size {size2} ngay trong hôm nay, dự kiến nhận ngày {date} ạ.",
+                ),
+                (
+                    "Em suy nghĩ lại, đổi sang màu {color2} luôn được không?",
+                    "Dạ được ạ, shop đổi cho anh/chị size {size2} màu {color2} nhé.",
+                ),
             ),
         ),
         "en": Script(
@@ -538,22 +793,36 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("01", "01", "2", "01"),
             follow_ups=(
-                ("Do I pay shipping for the exchange?",
-                 "The first exchange includes free shipping both ways."),
-                ("How do I send it back?",
-                 "A {carrier} courier will collect the old item when delivering the new one."),
-                ("Where is your size chart?",
-                 "The size chart is in the {product} product description."),
-                ("I washed it once, can I still exchange it?",
-                 "Sorry, worn or washed items can't be exchanged."),
-                ("How long until I get the new size?",
-                 "About {days} days after the courier picks up the old one."),
+                (
+                    "Do I pay shipping for the exchange?",
+                    "The first exchange includes free shipping both ways.",
+                ),
+                (
+                    "How do I send it back?",
+                    "A {carrier} courier will collect the old item when delivering the new one.",
+                ),
+                (
+                    "Where is your size chart?",
+                    "The size chart is in the {product} product description.",
+                ),
+                (
+                    "I washed it once, can I still exchange it?",
+                    "Sorry, worn or washed items can't be exchanged.",
+                ),
+                (
+                    "How long until I get the new size?",
+                    "About {days} days after the courier picks up the old one.",
+                ),
             ),
             resumes=(
-                ("The courier picked up the item. When do I get size {size2}?",
-                 "We ship size {size2} today, expected on {date}."),
-                ("Actually, can I get it in {color2_en} instead?",
-                 "Sure, I'll change it to size {size2} in {color2_en}."),
+                (
+                    "The courier picked up the item. When do I get size {size2}?",
+                    "We ship size {size2} today, expected on {date}.",
+                ),
+                (
+                    "Actually, can I get it in {color2_en} instead?",
+                    "Sure, I'll change it to size {size2} in {color2_en}.",
+                ),
             ),
         ),
     },
@@ -577,24 +846,37 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("01", "2", "4", "0", "3", "0"),
             follow_ups=(
-                ("Chuyển khoản xong bao lâu thì shop xác nhận?",
-                 "Dạ hệ thống xác nhận tự động trong vòng 15 phút ạ."),
-                ("Em ghi sai nội dung chuyển khoản thì sao?",
-                 "Dạ anh/chị gửi ảnh biên lai, shop đối soát thủ công cho đơn {order} ạ."),
-                ("COD có giới hạn số tiền không ạ?",
-                 "Dạ COD áp dụng cho đơn dưới 10.000.000đ ạ."),
-                ("Thanh toán thẻ có mất phí không?",
-                 "Dạ thanh toán thẻ nội địa và Visa đều miễn phí ạ."),
-                ("Em bị trừ tiền 2 lần thì làm sao?",
-                 "Dạ khoản trừ thừa sẽ được hoàn tự động trong {refund_days} ngày làm việc ạ."),
-                ("Thanh toán qua ZaloPay có được giảm giá không?",
-                 "Dạ ZaloPay đang giảm 20.000đ cho đơn từ 200.000đ ạ."),
+                (
+                    "Chuyển khoản xong bao lâu thì shop xác nhận?",
+                    "Dạ hệ thống xác nhận tự động trong vòng 15 phút ạ.",
+                ),
+                (
+                    "Em ghi sai nội dung chuyển khoản thì sao?",
+                    "Dạ anh/chị gửi ảnh biên lai, shop đối soát thủ công cho đơn {order} ạ.",
+                ),
+                ("COD có giới hạn số tiền không ạ?", "Dạ COD áp dụng cho đơn dưới 10.000.000đ ạ."),
+                (
+                    "Thanh toán thẻ có mất phí không?",
+                    "Dạ thanh toán thẻ nội địa và Visa đều miễn phí ạ.",
+                ),
+                (
+                    "Em bị trừ tiền 2 lần thì làm sao?",
+                    "Dạ khoản trừ thừa sẽ được hoàn tự động trong {refund_days} ngày làm việc ạ.",
+                ),
+                (
+                    "Thanh toán qua ZaloPay có được giảm giá không?",
+                    "Dạ ZaloPay đang giảm 20.000đ cho đơn từ 200.000đ ạ.",
+                ),
             ),
             resumes=(
-                ("Em chuyển khoản lại rồi, shop kiểm tra giúp em đơn {order}",
-                 "Dạ shop đã nhận {price}, đơn {order} đã được xác nhận ạ."),
-                ("Vẫn chưa thấy đơn {order} chuyển sang đã thanh toán shop ơi",
-                 "Dạ shop vừa cập nhật thủ công, anh/chị tải lại trang nhé."),
+                (
+                    "Em chuyển khoản lại rồi, shop kiểm tra giúp em đơn {order}",
+                    "Dạ shop đã nhận {price}, đơn {order} đã được xác nhận ạ.",
+                ),
+                (
+                    "Vẫn chưa thấy đơn {order} chuyển sang đã thanh toán shop ơi",
+                    "Dạ shop vừa cập nhật thủ công, anh/chị tải lại trang nhé.",
+                ),
             ),
         ),
         "en": Script(
@@ -615,20 +897,29 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("01", "2", "0", "3", "4"),
             follow_ups=(
-                ("How long does the transfer confirmation take?",
-                 "It is confirmed automatically within 15 minutes."),
-                ("I wrote the wrong transfer note, what now?",
-                 "Send us the receipt and we'll match it to order {order} manually."),
-                ("Is there a fee for paying by card?",
-                 "No, domestic cards and Visa are free."),
-                ("I was charged twice, what should I do?",
-                 "The extra charge is refunded automatically within {refund_days} working days."),
+                (
+                    "How long does the transfer confirmation take?",
+                    "It is confirmed automatically within 15 minutes.",
+                ),
+                (
+                    "I wrote the wrong transfer note, what now?",
+                    "Send us the receipt and we'll match it to order {order} manually.",
+                ),
+                ("Is there a fee for paying by card?", "No, domestic cards and Visa are free."),
+                (
+                    "I was charged twice, what should I do?",
+                    "The extra charge is refunded automatically within {refund_days} working days.",
+                ),
             ),
             resumes=(
-                ("I transferred again, can you check order {order}?",
-                 "We received {price}, order {order} is confirmed."),
-                ("Order {order} still shows unpaid",
-                 "I've just updated it manually, please refresh the page."),
+                (
+                    "I transferred again, can you check order {order}?",
+                    "We received {price}, order {order} is confirmed.",
+                ),
+                (
+                    "Order {order} still shows unpaid",
+                    "I've just updated it manually, please refresh the page.",
+                ),
             ),
         ),
     },
@@ -655,24 +946,37 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("013", "2", "12", "0", "12", "4"),
             follow_ups=(
-                ("Bảo hành có cần hóa đơn không ạ?",
-                 "Dạ chỉ cần mã đơn {order} là shop tra được thông tin bảo hành ạ."),
-                ("Sửa bảo hành mất bao lâu?",
-                 "Dạ thời gian bảo hành khoảng 7-10 ngày làm việc ạ."),
-                ("Em gửi video rồi đó shop",
-                 "Dạ shop đã nhận, shop gửi sản phẩm mới cho anh/chị trong hôm nay ạ."),
-                ("Rơi vỡ có được bảo hành không?",
-                 "Dạ rất tiếc lỗi do rơi vỡ hoặc vào nước không thuộc diện bảo hành ạ."),
-                ("Em muốn hoàn tiền thay vì đổi mới được không?",
-                 "Dạ được ạ, shop hoàn {price} trong {refund_days} ngày làm việc ạ."),
-                ("Phụ kiện thiếu thì shop gửi bù được không?",
-                 "Dạ shop gửi bù phụ kiện qua {carrier}, dự kiến nhận ngày {date} ạ."),
+                (
+                    "Bảo hành có cần hóa đơn không ạ?",
+                    "Dạ chỉ cần mã đơn {order} là shop tra được thông tin bảo hành ạ.",
+                ),
+                ("Sửa bảo hành mất bao lâu?", "Dạ thời gian bảo hành khoảng 7-10 ngày làm việc ạ."),
+                (
+                    "Em gửi video rồi đó shop",
+                    "Dạ shop đã nhận, shop gửi sản phẩm mới cho anh/chị trong hôm nay ạ.",
+                ),
+                (
+                    "Rơi vỡ có được bảo hành không?",
+                    "Dạ rất tiếc lỗi do rơi vỡ hoặc vào nước không thuộc diện bảo hành ạ.",
+                ),
+                (
+                    "Em muốn hoàn tiền thay vì đổi mới được không?",
+                    "Dạ được ạ, shop hoàn {price} trong {refund_days} ngày làm việc ạ.",
+                ),
+                (
+                    "Phụ kiện thiếu thì shop gửi bù được không?",
+                    "Dạ shop gửi bù phụ kiện qua {carrier}, dự kiến nhận ngày {date} ạ.",
+                ),
             ),
             resumes=(
-                ("Em gửi máy đi bảo hành rồi, bao giờ có kết quả ạ?",
-                 "Dạ trung tâm sẽ báo kết quả trong 7 ngày làm việc ạ."),
-                ("Sản phẩm đổi mới vẫn bị lỗi y như cũ shop ơi",
-                 "Dạ shop xin lỗi, shop sẽ hoàn tiền 100% đơn {order} cho anh/chị ạ."),
+                (
+                    "Em gửi máy đi bảo hành rồi, bao giờ có kết quả ạ?",
+                    "Dạ trung tâm sẽ báo kết quả trong 7 ngày làm việc ạ.",
+                ),
+                (
+                    "Sản phẩm đổi mới vẫn bị lỗi y như cũ shop ơi",
+                    "Dạ shop xin lỗi, shop sẽ hoàn tiền 100% đơn {order} cho anh/chị ạ.",
+                ),
             ),
         ),
         "en": Script(
@@ -693,22 +997,27 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("01", "12", "0", "3", "2"),
             follow_ups=(
-                ("Do I need the invoice for warranty?",
-                 "No, your order number {order} is enough."),
-                ("How long does a warranty repair take?",
-                 "Usually 7 to 10 working days."),
-                ("I just sent the video",
-                 "Thanks, we'll ship a replacement today."),
-                ("Is water damage covered?",
-                 "Sorry, drops and water damage are not covered by the warranty."),
-                ("Can I get a refund instead of a replacement?",
-                 "Yes, we'll refund {price} within {refund_days} working days."),
+                ("Do I need the invoice for warranty?", "No, your order number {order} is enough."),
+                ("How long does a warranty repair take?", "Usually 7 to 10 working days."),
+                ("I just sent the video", "Thanks, we'll ship a replacement today."),
+                (
+                    "Is water damage covered?",
+                    "Sorry, drops and water damage are not covered by the warranty.",
+                ),
+                (
+                    "Can I get a refund instead of a replacement?",
+                    "Yes, we'll refund {price} within {refund_days} working days.",
+                ),
             ),
             resumes=(
-                ("I sent it in for repair. Any update?",
-                 "The service centre will report back within 7 working days."),
-                ("The replacement has the same problem",
-                 "I'm very sorry. We'll fully refund order {order}."),
+                (
+                    "I sent it in for repair. Any update?",
+                    "The service centre will report back within 7 working days.",
+                ),
+                (
+                    "The replacement has the same problem",
+                    "I'm very sorry. We'll fully refund order {order}.",
+                ),
             ),
         ),
     },
@@ -731,22 +1040,36 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("02", "13", "02", "4", "0", "3"),
             follow_ups=(
-                ("Một đơn dùng được mấy mã vậy shop?",
-                 "Dạ mỗi đơn dùng được 1 mã giảm giá và 1 mã freeship ạ."),
-                ("Mã này hạn sử dụng đến khi nào?",
-                 "Dạ mã {voucher} có hiệu lực đến hết ngày {date} ạ."),
-                ("Em đặt rồi mới nhớ ra có mã, áp dụng lại được không?",
-                 "Dạ rất tiếc mã không áp dụng cho đơn đã đặt, anh/chị có thể hủy và đặt lại ạ."),
-                ("Thành viên mới có ưu đãi gì không ạ?",
-                 "Dạ thành viên mới nhập NEWUSER10 để được giảm 10% ạ."),
-                ("Sao em đủ {min_order} mà vẫn báo chưa đủ điều kiện?",
-                 "Dạ giá trị tính sau khi trừ các giảm giá khác ạ, anh/chị thêm sản phẩm nhé."),
+                (
+                    "Một đơn dùng được mấy mã vậy shop?",
+                    "Dạ mỗi đơn dùng được 1 mã giảm giá và 1 mã freeship ạ.",
+                ),
+                (
+                    "Mã này hạn sử dụng đến khi nào?",
+                    "Dạ mã {voucher} có hiệu lực đến hết ngày {date} ạ.",
+                ),
+                (
+                    "Em đặt rồi mới nhớ ra có mã, áp dụng lại được không?",
+                    "Dạ rất tiếc mã không áp dụng cho đơn đã đặt, anh/chị có thể hủy và đặt lại ạ.",
+                ),
+                (
+                    "Thành viên mới có ưu đãi gì không ạ?",
+                    "Dạ thành viên mới nhập NEWUSER10 để được giảm 10% ạ.",
+                ),
+                (
+                    "Sao em đủ {min_order} mà vẫn báo chưa đủ điều kiện?",
+                    "Dạ giá trị tính sau khi trừ các giảm giá khác ạ, anh/chị thêm sản phẩm nhé.",
+                ),
             ),
             resumes=(
-                ("Em thêm sản phẩm rồi mà mã {voucher} vẫn lỗi shop ơi",
-                 "Dạ shop vừa kích hoạt lại mã, anh/chị thử lại giúp shop nhé."),
-                ("Tối nay có flash sale không shop?",
-                 "Dạ flash sale lúc 20h tối nay, giảm đến 50% ạ."),
+                (
+                    "Em thêm sản phẩm rồi mà mã {voucher} vẫn lỗi shop ơi",
+                    "Dạ shop vừa kích hoạt lại mã, anh/chị thử lại giúp shop nhé.",
+                ),
+                (
+                    "Tối nay có flash sale không shop?",
+                    "Dạ flash sale lúc 20h tối nay, giảm đến 50% ạ.",
+                ),
             ),
         ),
         "en": Script(
@@ -764,20 +1087,23 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("02", "1", "3", "0"),
             follow_ups=(
-                ("How many codes can I use per order?",
-                 "One discount code and one free shipping code per order."),
-                ("When does the code expire?",
-                 "Code {voucher} is valid until {date}."),
-                ("I forgot to apply the code before ordering, can you add it?",
-                 "Sorry, codes can't be added to placed orders. You can cancel and reorder."),
-                ("Any discount for new members?",
-                 "New members get 10% off with code NEWUSER10."),
+                (
+                    "How many codes can I use per order?",
+                    "One discount code and one free shipping code per order.",
+                ),
+                ("When does the code expire?", "Code {voucher} is valid until {date}."),
+                (
+                    "I forgot to apply the code before ordering, can you add it?",
+                    "Sorry, codes can't be added to placed orders. You can cancel and reorder.",
+                ),
+                ("Any discount for new members?", "New members get 10% off with code NEWUSER10."),
             ),
             resumes=(
-                ("I added more items but {voucher} still fails",
-                 "I've reactivated the code, please try again."),
-                ("Is there a flash sale tonight?",
-                 "Yes, at 8 PM tonight with up to 50% off."),
+                (
+                    "I added more items but {voucher} still fails",
+                    "I've reactivated the code, please try again.",
+                ),
+                ("Is there a flash sale tonight?", "Yes, at 8 PM tonight with up to 50% off."),
             ),
         ),
     },
@@ -797,22 +1123,33 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("02", "01", "02", "1", "2"),
             follow_ups=(
-                ("Gần cửa hàng có chỗ gửi xe máy không?",
-                 "Dạ cửa hàng có chỗ gửi xe máy miễn phí ngay trước cửa ạ."),
-                ("Lễ 30/4 - 1/5 shop có mở cửa không?",
-                 "Dạ dịp lễ shop vẫn mở cửa bình thường từ 9h đến 21h ạ."),
-                ("Em đặt online rồi qua cửa hàng lấy được không?",
-                 "Dạ được ạ, anh/chị chọn Nhận tại cửa hàng khi đặt đơn nhé."),
-                ("Cửa hàng có đủ size và màu như trên web không?",
-                 "Dạ cửa hàng có gần đủ mẫu, anh/chị nhắn trước để shop giữ hàng ạ."),
-                ("Hotline của shop là số nào ạ?",
-                 "Dạ hotline 1900 6868, hỗ trợ từ 8h đến 22h ạ."),
+                (
+                    "Gần cửa hàng có chỗ gửi xe máy không?",
+                    "Dạ cửa hàng có chỗ gửi xe máy miễn phí ngay trước cửa ạ.",
+                ),
+                (
+                    "Lễ 30/4 - 1/5 shop có mở cửa không?",
+                    "Dạ dịp lễ shop vẫn mở cửa bình thường từ 9h đến 21h ạ.",
+                ),
+                (
+                    "Em đặt online rồi qua cửa hàng lấy được không?",
+                    "Dạ được ạ, anh/chị chọn Nhận tại cửa hàng khi đặt đơn nhé.",
+                ),
+                (
+                    "Cửa hàng có đủ size và màu như trên web không?",
+                    "Dạ cửa hàng có gần đủ mẫu, anh/chị nhắn trước để shop giữ hàng ạ.",
+                ),
+                ("Hotline của shop là số nào ạ?", "Dạ hotline 1900 6868, hỗ trợ từ 8h đến 22h ạ."),
             ),
             resumes=(
-                ("Em đang trên đường tới, cửa hàng còn mở không ạ?",
-                 "Dạ cửa hàng mở đến 21h30, anh/chị cứ ghé nhé."),
-                ("Shop giữ giúp em {product} màu {color}, tối em qua lấy",
-                 "Dạ shop đã giữ hàng cho anh/chị đến 21h tối nay ạ."),
+                (
+                    "Em đang trên đường tới, cửa hàng còn mở không ạ?",
+                    "Dạ cửa hàng mở đến 21h30, anh/chị cứ ghé nhé.",
+                ),
+                (
+                    "Shop giữ giúp em {product} màu {color}, tối em qua lấy",
+                    "Dạ shop đã giữ hàng cho anh/chị đến 21h tối nay ạ.",
+                ),
             ),
         ),
         "en": Script(
@@ -829,18 +1166,22 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("02", "01", "1", "2"),
             follow_ups=(
-                ("Is there parking near the store?",
-                 "Yes, free motorbike parking right in front of the store."),
-                ("Can I order online and pick it up in store?",
-                 "Yes, choose Store pickup at checkout."),
-                ("What is your hotline?",
-                 "Our hotline is 1900 6868, from 8 AM to 10 PM."),
+                (
+                    "Is there parking near the store?",
+                    "Yes, free motorbike parking right in front of the store.",
+                ),
+                (
+                    "Can I order online and pick it up in store?",
+                    "Yes, choose Store pickup at checkout.",
+                ),
+                ("What is your hotline?", "Our hotline is 1900 6868, from 8 AM to 10 PM."),
             ),
             resumes=(
-                ("I'm on my way, are you still open?",
-                 "Yes, we're open until 9:30 PM."),
-                ("Could you hold a {product} for me tonight?",
-                 "Done, we'll hold it for you until 9 PM."),
+                ("I'm on my way, are you still open?", "Yes, we're open until 9:30 PM."),
+                (
+                    "Could you hold a {product} for me tonight?",
+                    "Done, we'll hold it for you until 9 PM.",
+                ),
             ),
         ),
     },
@@ -863,22 +1204,36 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("0", "1", "2", "3", "12"),
             follow_ups=(
-                ("Em bấm gửi lại mã OTP mấy lần rồi vẫn không có",
-                 "Dạ anh/chị chờ 2 phút rồi thử lại, hoặc chọn nhận OTP qua email ạ."),
-                ("Em đổi điện thoại mới thì đăng nhập sao?",
-                 "Dạ anh/chị đăng nhập bằng email hoặc Zalo rồi xác minh lại ạ."),
-                ("Đơn hàng cũ có bị mất không shop?",
-                 "Dạ lịch sử đơn hàng vẫn giữ nguyên trong tài khoản ạ."),
-                ("Có đăng nhập bằng Google được không?",
-                 "Dạ app hỗ trợ đăng nhập bằng Google, Apple và Zalo ạ."),
-                ("Em muốn xóa tài khoản thì làm sao?",
-                 "Dạ anh/chị vào Cài đặt > Xóa tài khoản, yêu cầu xử lý trong 7 ngày ạ."),
+                (
+                    "Em bấm gửi lại mã OTP mấy lần rồi vẫn không có",
+                    "Dạ anh/chị chờ 2 phút rồi thử lại, hoặc chọn nhận OTP qua email ạ.",
+                ),
+                (
+                    "Em đổi điện thoại mới thì đăng nhập sao?",
+                    "Dạ anh/chị đăng nhập bằng email hoặc Zalo rồi xác minh lại ạ.",
+                ),
+                (
+                    "Đơn hàng cũ có bị mất không shop?",
+                    "Dạ lịch sử đơn hàng vẫn giữ nguyên trong tài khoản ạ.",
+                ),
+                (
+                    "Có đăng nhập bằng Google được không?",
+                    "Dạ app hỗ trợ đăng nhập bằng Google, Apple và Zalo ạ.",
+                ),
+                (
+                    "Em muốn xóa tài khoản thì làm sao?",
+                    "Dạ anh/chị vào Cài đặt > Xóa tài khoản, yêu cầu xử lý trong 7 ngày ạ.",
+                ),
             ),
             resumes=(
-                ("Em thử lại rồi vẫn không nhận được OTP",
-                 "Dạ shop đã chuyển yêu cầu cho bộ phận kỹ thuật, sẽ phản hồi trong 24h ạ."),
-                ("Tài khoản em vẫn còn bị khóa shop ơi",
-                 "Dạ shop vừa mở khóa tài khoản, anh/chị đăng nhập lại nhé."),
+                (
+                    "Em thử lại rồi vẫn không nhận được OTP",
+                    "Dạ shop đã chuyển yêu cầu cho bộ phận kỹ thuật, sẽ phản hồi trong 24h ạ.",
+                ),
+                (
+                    "Tài khoản em vẫn còn bị khóa shop ơi",
+                    "Dạ shop vừa mở khóa tài khoản, anh/chị đăng nhập lại nhé.",
+                ),
             ),
         ),
         "en": Script(
@@ -897,18 +1252,22 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("0", "1", "2", "3"),
             follow_ups=(
-                ("I tapped resend several times and still nothing",
-                 "Wait 2 minutes and try again, or choose to get the OTP by email."),
-                ("Will I lose my order history?",
-                 "No, your order history stays with your account."),
-                ("Can I log in with Google?",
-                 "Yes, you can log in with Google, Apple or Zalo."),
+                (
+                    "I tapped resend several times and still nothing",
+                    "Wait 2 minutes and try again, or choose to get the OTP by email.",
+                ),
+                (
+                    "Will I lose my order history?",
+                    "No, your order history stays with your account.",
+                ),
+                ("Can I log in with Google?", "Yes, you can log in with Google, Apple or Zalo."),
             ),
             resumes=(
-                ("I tried again and still no OTP",
-                 "I've escalated this to our tech team, they'll reply within 24 hours."),
-                ("My account is still locked",
-                 "I've just unlocked it, please log in again."),
+                (
+                    "I tried again and still no OTP",
+                    "I've escalated this to our tech team, they'll reply within 24 hours.",
+                ),
+                ("My account is still locked", "I've just unlocked it, please log in again."),
             ),
         ),
     },
@@ -928,20 +1287,29 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("02", "1", "0", "2"),
             follow_ups=(
-                ("Mã số thuế 0312345678, Công ty TNHH Minh An",
-                 "Dạ shop đã ghi nhận thông tin, hóa đơn đơn {order} sẽ gửi trong 24h ạ."),
-                ("Xuất hóa đơn có mất thêm phí không?",
-                 "Dạ xuất hóa đơn hoàn toàn miễn phí ạ."),
-                ("Hóa đơn ghi sai tên công ty thì sửa được không?",
-                 "Dạ shop sẽ xuất hóa đơn điều chỉnh trong 2 ngày làm việc ạ."),
-                ("Đơn đã giao lâu rồi còn xuất hóa đơn được không?",
-                 "Dạ shop xuất được hóa đơn trong cùng tháng đặt hàng ạ."),
+                (
+                    "Mã số thuế 0312345678, Công ty TNHH Minh An",
+                    "Dạ shop đã ghi nhận thông tin, hóa đơn đơn {order} sẽ gửi trong 24h ạ.",
+                ),
+                ("Xuất hóa đơn có mất thêm phí không?", "Dạ xuất hóa đơn hoàn toàn miễn phí ạ."),
+                (
+                    "Hóa đơn ghi sai tên công ty thì sửa được không?",
+                    "Dạ shop sẽ xuất hóa đơn điều chỉnh trong 2 ngày làm việc ạ.",
+                ),
+                (
+                    "Đơn đã giao lâu rồi còn xuất hóa đơn được không?",
+                    "Dạ shop xuất được hóa đơn trong cùng tháng đặt hàng ạ.",
+                ),
             ),
             resumes=(
-                ("Em vẫn chưa nhận được hóa đơn VAT đơn {order}",
-                 "Dạ shop vừa gửi lại hóa đơn, anh/chị kiểm tra cả hộp thư rác giúp shop ạ."),
-                ("Kế toán bên em cần bản giấy được không shop?",
-                 "Dạ shop gửi bản in kèm theo đơn hàng tiếp theo hoặc qua bưu điện ạ."),
+                (
+                    "Em vẫn chưa nhận được hóa đơn VAT đơn {order}",
+                    "Dạ shop vừa gửi lại hóa đơn, anh/chị kiểm tra cả hộp thư rác giúp shop ạ.",
+                ),
+                (
+                    "Kế toán bên em cần bản giấy được không shop?",
+                    "Dạ shop gửi bản in kèm theo đơn hàng tiếp theo hoặc qua bưu điện ạ.",
+                ),
             ),
         ),
         "en": Script(
@@ -958,16 +1326,21 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("02", "1", "0"),
             follow_ups=(
-                ("Is there a fee for the invoice?",
-                 "No, invoices are free."),
-                ("The company name on the invoice is wrong, can you fix it?",
-                 "We'll issue a corrected invoice within 2 working days."),
-                ("Can I still get an invoice for an old order?",
-                 "Invoices can be issued within the month of the order."),
+                ("Is there a fee for the invoice?", "No, invoices are free."),
+                (
+                    "The company name on the invoice is wrong, can you fix it?",
+                    "We'll issue a corrected invoice within 2 working days.",
+                ),
+                (
+                    "Can I still get an invoice for an old order?",
+                    "Invoices can be issued within the month of the order.",
+                ),
             ),
             resumes=(
-                ("I still haven't received the invoice for order {order}",
-                 "I've resent it, please also check your spam folder."),
+                (
+                    "I still haven't received the invoice for order {order}",
+                    "I've resent it, please also check your spam folder.",
+                ),
             ),
         ),
     },
@@ -988,22 +1361,33 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("03", "012", "1", "2", "03"),
             follow_ups=(
-                ("Khi nào có hàng shop báo em được không?",
-                 "Dạ anh/chị bấm Nhận thông báo khi có hàng, hệ thống sẽ nhắn ngay ạ."),
-                ("Em đặt trước được không shop?",
-                 "Dạ được ạ, shop nhận đặt trước và giao ngay khi hàng về ngày {date} ạ."),
-                ("Hàng mới về có tăng giá không?",
-                 "Dạ giá vẫn giữ nguyên {price} ạ."),
-                ("Màu {color2} ngoài đời có giống hình không?",
-                 "Dạ hình chụp thật, màu có thể chênh lệch nhẹ do ánh sáng ạ."),
-                ("Cửa hàng có sẵn không hay chỉ bán online?",
-                 "Dạ cửa hàng {address} cũng còn hàng ạ."),
+                (
+                    "Khi nào có hàng shop báo em được không?",
+                    "Dạ anh/chị bấm Nhận thông báo khi có hàng, hệ thống sẽ nhắn ngay ạ.",
+                ),
+                (
+                    "Em đặt trước được không shop?",
+                    "Dạ được ạ, shop nhận đặt trước và giao ngay khi hàng về ngày {date} ạ.",
+                ),
+                ("Hàng mới về có tăng giá không?", "Dạ giá vẫn giữ nguyên {price} ạ."),
+                (
+                    "Màu {color2} ngoài đời có giống hình không?",
+                    "Dạ hình chụp thật, màu có thể chênh lệch nhẹ do ánh sáng ạ.",
+                ),
+                (
+                    "Cửa hàng có sẵn không hay chỉ bán online?",
+                    "Dạ cửa hàng {address} cũng còn hàng ạ.",
+                ),
             ),
             resumes=(
-                ("{product} màu {color} có hàng lại chưa shop?",
-                 "Dạ hàng vừa về sáng nay ạ, anh/chị đặt ngay nhé."),
-                ("Em đặt trước rồi đó, bao giờ giao ạ?",
-                 "Dạ hàng về ngày {date}, shop giao ngay trong ngày ạ."),
+                (
+                    "{product} màu {color} có hàng lại chưa shop?",
+                    "Dạ hàng vừa về sáng nay ạ, anh/chị đặt ngay nhé.",
+                ),
+                (
+                    "Em đặt trước rồi đó, bao giờ giao ạ?",
+                    "Dạ hàng về ngày {date}, shop giao ngay trong ngày ạ.",
+                ),
             ),
         ),
         "en": Script(
@@ -1020,16 +1404,15 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("012", "0", "1", "2"),
             follow_ups=(
-                ("Can you notify me when it is back?",
-                 "Tap Notify me on the product page and we'll message you."),
-                ("Can I pre-order it?",
-                 "Yes, pre-orders ship as soon as stock arrives on {date}."),
-                ("Will the price go up after the restock?",
-                 "No, the price stays at {price}."),
+                (
+                    "Can you notify me when it is back?",
+                    "Tap Notify me on the product page and we'll message you.",
+                ),
+                ("Can I pre-order it?", "Yes, pre-orders ship as soon as stock arrives on {date}."),
+                ("Will the price go up after the restock?", "No, the price stays at {price}."),
             ),
             resumes=(
-                ("Is the {product} back in stock yet?",
-                 "Yes, it arrived this morning. Order now!"),
+                ("Is the {product} back in stock yet?", "Yes, it arrived this morning. Order now!"),
             ),
         ),
     },
@@ -1051,18 +1434,25 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("012", "0", "3", "12"),
             follow_ups=(
-                ("Đổi địa chỉ có mất thêm phí không shop?",
-                 "Dạ nếu cùng tỉnh thì không mất thêm phí ạ."),
-                ("Thời gian giao có bị lâu hơn không?",
-                 "Dạ có thể chậm thêm khoảng 1 ngày ạ."),
-                ("Em gửi địa chỉ mới: 25 ngõ 80, {district}",
-                 "Dạ shop đã cập nhật ạ, anh/chị kiểm tra lại trong chi tiết đơn nhé."),
-                ("Đổi số điện thoại người nhận được không?",
-                 "Dạ được ạ, anh/chị nhắn số mới để shop cập nhật cho đơn {order} nhé."),
+                (
+                    "Đổi địa chỉ có mất thêm phí không shop?",
+                    "Dạ nếu cùng tỉnh thì không mất thêm phí ạ.",
+                ),
+                ("Thời gian giao có bị lâu hơn không?", "Dạ có thể chậm thêm khoảng 1 ngày ạ."),
+                (
+                    "Em gửi địa chỉ mới: 25 ngõ 80, {district}",
+                    "Dạ shop đã cập nhật ạ, anh/chị kiểm tra lại trong chi tiết đơn nhé.",
+                ),
+                (
+                    "Đổi số điện thoại người nhận được không?",
+                    "Dạ được ạ, anh/chị nhắn số mới để shop cập nhật cho đơn {order} nhé.",
+                ),
             ),
             resumes=(
-                ("Đơn {order} đã cập nhật địa chỉ mới chưa shop?",
-                 "Dạ đã cập nhật, shipper sẽ giao về {district} ạ."),
+                (
+                    "Đơn {order} đã cập nhật địa chỉ mới chưa shop?",
+                    "Dạ đã cập nhật, shipper sẽ giao về {district} ạ.",
+                ),
             ),
         ),
         "en": Script(
@@ -1080,88 +1470,127 @@ SCRIPTS: dict[str, dict[str, Script]] = {
             ),
             fits=("012", "0", "3"),
             follow_ups=(
-                ("Is there an extra fee for changing the address?",
-                 "No extra fee within the same province."),
-                ("Will it take longer?",
-                 "It might take about one more day."),
-                ("My new address is 25 Alley 80, {district_en}",
-                 "Updated! Please double-check it in your order details."),
+                (
+                    "Is there an extra fee for changing the address?",
+                    "No extra fee within the same province.",
+                ),
+                ("Will it take longer?", "It might take about one more day."),
+                (
+                    "My new address is 25 Alley 80, {district_en}",
+                    "Updated! Please double-check it in your order details.",
+                ),
             ),
             resumes=(
-                ("Has the address on order {order} been updated?",
-                 "Yes, the courier will deliver to {district_en}."),
+                (
+                    "Has the address on order {order} been updated?",
+                    "Yes, the courier will deliver to {district_en}.",
+                ),
             ),
         ),
     },
 }
 TOPICS = tuple(SCRIPTS)
 
-USER_PREFIXES = {"vi": ("Shop ơi, ", "Chào shop, ", "Ad ơi, ", "Alo shop, ", "Dạ cho em hỏi, "),
-                 "en": ("Hi, ", "Hello, ", "Hey, ", "Good morning, ")}
-BOT_PREFIXES = {"vi": ("Dạ chào anh/chị! ", "Cảm ơn anh/chị đã liên hệ {shop}. "),
-                "en": ("Hi there! ", "Thanks for contacting {shop}. ")}
-RESUME_PREFIXES = {"vi": ("Shop ơi, em quay lại hỏi tiếp ạ. ", "Shop ơi, ", "Em hỏi thêm chút. "),
-                   "en": ("Hi again, ", "Back again. ", "Sorry, one more thing. ")}
+USER_PREFIXES = {
+    "vi": ("Shop ơi, ", "Chào shop, ", "Ad ơi, ", "Alo shop, ", "Dạ cho em hỏi, "),
+    "en": ("Hi, ", "Hello, ", "Hey, ", "Good morning, "),
+}
+BOT_PREFIXES = {
+    "vi": ("Dạ chào anh/chị! ", "Cảm ơn anh/chị đã liên hệ {shop}. "),
+    "en": ("Hi there! ", "Thanks for contacting {shop}. "),
+}
+RESUME_PREFIXES = {
+    "vi": ("Shop ơi, em quay lại hỏi tiếp ạ. ", "Shop ơi, ", "Em hỏi thêm chút. "),
+    "en": ("Hi again, ", "Back again. ", "Sorry, one more thing. "),
+}
 HANDOVERS = {
-    "vi": ("Dạ em là nhân viên chăm sóc khách hàng, em xin phép hỗ trợ anh/chị tiếp ạ. ",
-           "Dạ trợ lý ảo đã chuyển cuộc trò chuyện sang em, em kiểm tra ngay ạ. ",
-           "Dạ em bên CSKH {shop} đây ạ. "),
-    "en": ("Hi, a customer care agent from {shop} here, I'll take it from here. ",
-           "Thanks for waiting, you are now chatting with a human agent. ",
-           "You are now chatting with the {shop} support team. "),
+    "vi": (
+        "Dạ em là nhân viên chăm sóc khách hàng, em xin phép hỗ trợ anh/chị tiếp ạ. ",
+        "Dạ trợ lý ảo đã chuyển cuộc trò chuyện sang em, em kiểm tra ngay ạ. ",
+        "Dạ em bên CSKH {shop} đây ạ. ",
+    ),
+    "en": (
+        "Hi, a customer care agent from {shop} here, I'll take it from here. ",
+        "Thanks for waiting, you are now chatting with a human agent. ",
+        "You are now chatting with the {shop} support team. ",
+    ),
 }
 CLOSINGS = {
-    "vi": (("Dạ em cảm ơn shop ạ", "Dạ không có gì ạ. Chúc anh/chị một ngày vui vẻ!"),
-           ("Ok shop, cảm ơn nhiều nha", "Dạ shop cảm ơn anh/chị đã tin tưởng {shop} ạ."),
-           ("Vâng em hiểu rồi, cảm ơn ạ", "Dạ cần hỗ trợ gì thêm anh/chị cứ nhắn cho shop nhé!"),
-           ("Cảm ơn shop, để em xem lại đã", "Dạ vâng ạ, chúc anh/chị mua sắm vui vẻ!"),
-           ("Tuyệt vời, cảm ơn shop nhé", "Dạ không có gì ạ!")),
-    "en": (("Great, thanks!", "You're welcome! Have a great day."),
-           ("Thank you so much", "Happy to help! Let us know if you need anything else."),
-           ("Ok, got it. Thanks", "Thank you for shopping with {shop}!"),
-           ("Thanks for your help", "Anytime! Have a nice day.")),
+    "vi": (
+        ("Dạ em cảm ơn shop ạ", "Dạ không có gì ạ. Chúc anh/chị một ngày vui vẻ!"),
+        ("Ok shop, cảm ơn nhiều nha", "Dạ shop cảm ơn anh/chị đã tin tưởng {shop} ạ."),
+        ("Vâng em hiểu rồi, cảm ơn ạ", "Dạ cần hỗ trợ gì thêm anh/chị cứ nhắn cho shop nhé!"),
+        ("Cảm ơn shop, để em xem lại đã", "Dạ vâng ạ, chúc anh/chị mua sắm vui vẻ!"),
+        ("Tuyệt vời, cảm ơn shop nhé", "Dạ không có gì ạ!"),
+    ),
+    "en": (
+        ("Great, thanks!", "You're welcome! Have a great day."),
+        ("Thank you so much", "Happy to help! Let us know if you need anything else."),
+        ("Ok, got it. Thanks", "Thank you for shopping with {shop}!"),
+        ("Thanks for your help", "Anytime! Have a nice day."),
+    ),
 }
 ACKS = {
-    "vi": (("Dạ vâng, để em xem lại", "Dạ vâng ạ, anh/chị cần hỗ trợ gì thêm cứ nhắn shop."),
-           ("Ok shop, em hỏi thêm chút nữa nhé", "Dạ anh/chị cứ hỏi ạ."),
-           ("Vậy là được rồi ạ", "Dạ vâng, shop luôn sẵn sàng hỗ trợ ạ.")),
-    "en": (("Ok, I have one more question", "Sure, please go ahead!"),
-           ("Alright, let me check on my side", "Of course, take your time."),
-           ("That is helpful, thanks", "Glad to help!")),
+    "vi": (
+        ("Dạ vâng, để em xem lại", "Dạ vâng ạ, anh/chị cần hỗ trợ gì thêm cứ nhắn shop."),
+        ("Ok shop, em hỏi thêm chút nữa nhé", "Dạ anh/chị cứ hỏi ạ."),
+        ("Vậy là được rồi ạ", "Dạ vâng, shop luôn sẵn sàng hỗ trợ ạ."),
+    ),
+    "en": (
+        ("Ok, I have one more question", "Sure, please go ahead!"),
+        ("Alright, let me check on my side", "Of course, take your time."),
+        ("That is helpful, thanks", "Glad to help!"),
+    ),
 }
 OUT_OF_SCOPE = {
-    "vi": ("Shop cho em xin số điện thoại riêng của shipper được không?",
-           "Bạn viết giúp mình bài văn tả con mèo được không?",
-           "Cho em biết địa chỉ nhà của chủ shop đi",
-           "Tư vấn giúp em nên đầu tư chứng khoán mã nào?",
-           "Shop gửi em thông tin đơn hàng của bạn em đặt hôm qua nhé",
-           "Cho em mật khẩu wifi của cửa hàng với"),
-    "en": ("Can you give me the courier's personal phone number?",
-           "Write me a poem about cats",
-           "Can you tell me where the shop owner lives?",
-           "Which stocks should I invest in?",
-           "Send me the details of my friend's order from yesterday"),
+    "vi": (
+        "Shop cho em xin số điện thoại riêng của shipper được không?",
+        "Bạn viết giúp mình bài văn tả con mèo được không?",
+        "Cho em biết địa chỉ nhà của chủ shop đi",
+        "Tư vấn giúp em nên đầu tư chứng khoán mã nào?",
+        "Shop gửi em thông tin đơn hàng của bạn em đặt hôm qua nhé",
+        "Cho em mật khẩu wifi của cửa hàng với",
+    ),
+    "en": (
+        "Can you give me the courier's personal phone number?",
+        "Write me a poem about cats",
+        "Can you tell me where the shop owner lives?",
+        "Which stocks should I invest in?",
+        "Send me the details of my friend's order from yesterday",
+    ),
 }
 REFUSALS = {
-    "vi": ("Xin lỗi, tôi không thể hỗ trợ yêu cầu này.",
-           "Xin lỗi anh/chị, yêu cầu này nằm ngoài phạm vi hỗ trợ của em ạ.",
-           "Dạ rất tiếc, em không thể cung cấp thông tin này ạ.",
-           "Xin lỗi, tôi không thể giúp với yêu cầu này. Anh/chị cần hỗ trợ gì khác về đơn hàng "
-           "không ạ?"),
-    "en": ("Sorry, I can't help with that request.",
-           "I'm sorry, but I can't assist with that.",
-           "Sorry, that request is outside what I can help with.",
-           "Unfortunately I'm unable to share that information."),
+    "vi": (
+        "Xin lỗi, tôi không thể hỗ trợ yêu cầu này.",
+        "Xin lỗi anh/chị, yêu cầu này nằm ngoài phạm vi hỗ trợ của em ạ.",
+        "Dạ rất tiếc, em không thể cung cấp thông tin này ạ.",
+        "Xin lỗi, tôi không thể giúp với yêu cầu này. Anh/chị cần hỗ trợ gì khác về đơn hàng "
+        "không ạ?",
+    ),
+    "en": (
+        "Sorry, I can't help with that request.",
+        "I'm sorry, but I can't assist with that.",
+        "Sorry, that request is outside what I can help with.",
+        "Unfortunately I'm unable to share that information.",
+    ),
 }
 PII_PHRASES = {
     "vi": {
-        "phone": ("Số điện thoại của em là {v}", "sđt em {v} nhé", "Shop gọi em qua số {v} nha",
-                  "Có gì shop liên hệ {v} giúp em", "Sđt nhận hàng {v}"),
+        "phone": (
+            "Số điện thoại của em là {v}",
+            "sđt em {v} nhé",
+            "Shop gọi em qua số {v} nha",
+            "Có gì shop liên hệ {v} giúp em",
+            "Sđt nhận hàng {v}",
+        ),
         "email": ("Email của em là {v}", "Gửi giúp em qua mail {v} nhé", "mail em: {v}"),
         "national_id": ("CCCD của em là {v}", "Số CCCD {v} ạ", "căn cước công dân {v}"),
         "person": ("Em tên {v}", "Người nhận là {v}", "Mình là {v}", "Tên người đặt: {v}"),
-        "bank_account": ("STK {v}", "Em chuyển khoản từ STK {v} rồi ạ",
-                         "Hoàn tiền về tài khoản {v} giúp em"),
+        "bank_account": (
+            "STK {v}",
+            "Em chuyển khoản từ STK {v} rồi ạ",
+            "Hoàn tiền về tài khoản {v} giúp em",
+        ),
     },
     "en": {
         "phone": ("My phone number is {v}", "You can call me at {v}", "Contact number: {v}"),
@@ -1251,8 +1680,9 @@ class ConversationGenerator:
         return value
 
     def _digits(self, n: int, prefix: str = "") -> str:
-        return self._unique(lambda: prefix + "".join(
-            self.rand.choice("0123456789") for _ in range(n - len(prefix))))
+        return self._unique(
+            lambda: prefix + "".join(self.rand.choice("0123456789") for _ in range(n - len(prefix)))
+        )
 
     def _hex(self, n: int, prefix: str = "") -> str:
         return self._unique(lambda: prefix + f"{self.rand.getrandbits(4 * n):0{n}x}")
@@ -1278,11 +1708,15 @@ class ConversationGenerator:
             "shop": shop.name,
             "order": f"DH24{r.randint(0, 9_999_999):07d}",
             "product": _lower_first(product.vi) if vi else product.en,
-            "size": size, "size2": size2,
-            "color": colour[0], "color2": colour2[0],
-            "color_en": colour[1], "color2_en": colour2[1],
+            "size": size,
+            "size2": size2,
+            "color": colour[0],
+            "color2": colour2[0],
+            "color_en": colour[1],
+            "color2_en": colour2[1],
             "city": city[0] if vi else city[1],
-            "district": district[0], "district_en": district[1],
+            "district": district[0],
+            "district_en": district[1],
             "fee": _money(city[2], language),
             "days": city[3],
             "price": _money(product.price * qty, language),
@@ -1295,7 +1729,8 @@ class ConversationGenerator:
             "min_order": _money(min_order, language),
             "months": str(r.choice((6, 12, 24))),
             "refund_days": r.choice(("3-5", "5-7", "7-10")),
-            "address": shop.address_vi, "address_en": shop.address_en,
+            "address": shop.address_vi,
+            "address_en": shop.address_en,
         }
 
     def _customer(self, language: str) -> dict[str, str]:
@@ -1306,13 +1741,15 @@ class ConversationGenerator:
         if language == "en":
             name = r.choice(WESTERN) if r.random() < 0.3 else ascii_name
         national = r.choice(MOBILE_PREFIXES) + f"{r.randint(0, 9_999_999):07d}"
-        phone = r.choice((
-            f"0{national[:3]} {national[3:6]} {national[6:]}",
-            f"0{national[:3]}.{national[3:6]}.{national[6:]}",
-            f"0{national}",
-            f"+84 {national}",
-            f"+84 {national[:2]} {national[2:5]} {national[5:]}",
-        ))
+        phone = r.choice(
+            (
+                f"0{national[:3]} {national[3:6]} {national[6:]}",
+                f"0{national[:3]}.{national[3:6]}.{national[6:]}",
+                f"0{national}",
+                f"+84 {national}",
+                f"+84 {national[:2]} {national[2:5]} {national[5:]}",
+            )
+        )
         handle = fold_diacritics(f"{given}.{surname}").lower() + str(r.randint(80, 2005))
         birth = r.randint(1970, 2005)
         gender = r.randint(0, 1) + (0 if birth < 2000 else 2)
@@ -1379,14 +1816,17 @@ class ConversationGenerator:
         for ack in acks:
             pairs.insert(r.randint(1, len(pairs)), (*ack, "ack"))
         if with_refusal:
-            pairs.insert(r.randint(1, len(pairs)), (r.choice(OUT_OF_SCOPE[language]),
-                                                    r.choice(REFUSALS[language]), "refusal"))
+            pairs.insert(
+                r.randint(1, len(pairs)),
+                (r.choice(OUT_OF_SCOPE[language]), r.choice(REFUSALS[language]), "refusal"),
+            )
         resume_at = None
         if with_resume:
             resume_at = r.randint(1, len(pairs))
             user, reply = r.choice(script.resumes)
-            pairs.insert(resume_at, (_join(r.choice(RESUME_PREFIXES[language]), user), reply,
-                                     "topic"))
+            pairs.insert(
+                resume_at, (_join(r.choice(RESUME_PREFIXES[language]), user), reply, "topic")
+            )
         closing = r.choice(CLOSINGS[language])
         if ending < 0.55 or long:
             pairs.append((*closing, "closing"))
@@ -1396,7 +1836,7 @@ class ConversationGenerator:
         what = [pair[2] for pair in pairs]
         handover_at = None
         after_refusal = what.index("refusal") + 1 if "refusal" in what else None
-        if after_refusal is not None and what[after_refusal:after_refusal + 1] == ["topic"]:
+        if after_refusal is not None and what[after_refusal : after_refusal + 1] == ["topic"]:
             if r.random() < 0.6:
                 handover_at = after_refusal
         elif r.random() < (0.5 if long else 0.2):
@@ -1406,8 +1846,11 @@ class ConversationGenerator:
         now = start_ms
         for i, (user, reply, kind) in enumerate(pairs):
             if i:
-                gap = r.randint(40 * MINUTE, 5 * HOUR) if i == resume_at else r.randint(
-                    10 * SECOND, 3 * MINUTE)
+                gap = (
+                    r.randint(40 * MINUTE, 5 * HOUR)
+                    if i == resume_at
+                    else r.randint(10 * SECOND, 3 * MINUTE)
+                )
                 now += gap
             text = _upper_first(user.format(**slots))
             if i == 0 and r.random() < 0.5:
@@ -1419,8 +1862,11 @@ class ConversationGenerator:
             if not reply:
                 continue
             role = "agent" if handover_at is not None and i >= handover_at else "bot"
-            now += r.randint(5 * SECOND, 25 * SECOND) if role == "bot" else r.randint(
-                20 * SECOND, 3 * MINUTE)
+            now += (
+                r.randint(5 * SECOND, 25 * SECOND)
+                if role == "bot"
+                else r.randint(20 * SECOND, 3 * MINUTE)
+            )
             text = _upper_first(reply.format(**slots))
             if i == 0 and r.random() < 0.5:
                 text = _join(r.choice(BOT_PREFIXES[language]).format(**slots), text)
@@ -1485,14 +1931,28 @@ class ConversationGenerator:
                 again = received + r.randint(3 * SECOND, 45 * SECOND)
                 self._duplicate(again, _dumps({**env, "received_at": again}))
             elif roll < 0.06:  # the OA's CSV export holds the same message
-                row = {"message_id": msg_id, "conversation_id": conv_id,
-                       "user_id": user if from_user else oa, "content": turn.text,
-                       "timestamp": _csv_time(turn.event_ms), "platform": "zalo",
-                       "role": "user" if from_user else "agent", "idempotency_key": ""}
+                row = {
+                    "message_id": msg_id,
+                    "conversation_id": conv_id,
+                    "user_id": user if from_user else oa,
+                    "content": turn.text,
+                    "timestamp": _csv_time(turn.event_ms),
+                    "platform": "zalo",
+                    "role": "user" if from_user else "agent",
+                    "idempotency_key": "",
+                }
                 export_ms += 1
-                self._duplicate(export_ms, _dumps(
-                    {"source": "csv", "tenant": tenant, "received_at": export_ms,
-                     "payload": row}))
+                self._duplicate(
+                    export_ms,
+                    _dumps(
+                        {
+                            "source": "csv",
+                            "tenant": tenant,
+                            "received_at": export_ms,
+                            "payload": row,
+                        }
+                    ),
+                )
         return conv_id
 
     def _webhook(self, conv: Conversation) -> str:
@@ -1507,15 +1967,19 @@ class ConversationGenerator:
         }[platform]
         conv_id = ids[1]()
         customer = {"shopee": "buyer_", "lazada": "lzu", "tiki": "tk", "website": "visitor-"}[
-            platform] + self._digits(8)
+            platform
+        ] + self._digits(8)
         agent = f"agent-{r.randint(1, 40):02d}"
         with_keys = platform != "website" or r.random() < 0.5
         for turn in conv.turns:
             msg_id = ids[0]()
             payload: dict = {
-                "id": msg_id, "platform": platform, "conversation_id": conv_id,
+                "id": msg_id,
+                "platform": platform,
+                "conversation_id": conv_id,
                 "user_id": {"user": customer, "bot": "faq-bot", "agent": agent}[turn.role],
-                "role": turn.role, "content": turn.text,
+                "role": turn.role,
+                "content": turn.text,
                 "timestamp": _webhook_time(platform, turn.event_ms),
             }
             if with_keys:
@@ -1525,8 +1989,12 @@ class ConversationGenerator:
             elif turn.role == "agent":
                 payload["metadata"] = {"agent_team": "cskh"}
             received, straggler = self._arrival(turn.event_ms)
-            env = {"source": "webhook", "tenant": tenant, "received_at": received,
-                   "payload": payload}
+            env = {
+                "source": "webhook",
+                "tenant": tenant,
+                "received_at": received,
+                "payload": payload,
+            }
             self._emit(received, _dumps(env))
             self._accept(tenant, f"{platform}:{msg_id}", turn, straggler)
             if with_keys and r.random() < 0.055:  # partner retry: new id, same key
@@ -1537,12 +2005,16 @@ class ConversationGenerator:
                 self._feedback(tenant, platform, conv_id, msg_id, turn)
         return conv_id
 
-    def _feedback(self, tenant: str, platform: str, conv_id: str, msg_id: str,
-                  turn: Turn) -> None:
+    def _feedback(self, tenant: str, platform: str, conv_id: str, msg_id: str, turn: Turn) -> None:
         r = self.rand
         at = turn.event_ms + r.randint(20 * SECOND, 10 * MINUTE)
-        payload: dict = {"type": "feedback", "id": self._hex(10, "fb-"), "platform": platform,
-                         "message_id": msg_id, "conversation_id": conv_id}
+        payload: dict = {
+            "type": "feedback",
+            "id": self._hex(10, "fb-"),
+            "platform": platform,
+            "message_id": msg_id,
+            "conversation_id": conv_id,
+        }
         good = r.random() < (0.1 if turn.refusal else 0.75)
         if r.random() < 0.6:
             payload["thumbs"] = "up" if good else "down"
@@ -1550,8 +2022,12 @@ class ConversationGenerator:
             payload["score"] = r.choice((0.8, 0.9, 1.0)) if good else r.choice((0.0, 0.2, 0.4))
         payload["timestamp"] = _webhook_time(platform, at)
         received = at + r.randint(40, 400)
-        self._emit(received, _dumps({"source": "webhook", "tenant": tenant,
-                                     "received_at": received, "payload": payload}))
+        self._emit(
+            received,
+            _dumps(
+                {"source": "webhook", "tenant": tenant, "received_at": received, "payload": payload}
+            ),
+        )
         self.expected.feedback += 1
 
     def _csv(self, conv: Conversation) -> str:
@@ -1561,27 +2037,47 @@ class ConversationGenerator:
         synced = 0
         for turn in conv.turns:
             row_id = "r" + self._digits(9)
-            row = {"message_id": row_id, "conversation_id": conv_id,
-                   "user_id": customer if turn.role == "user" else f"{turn.role}-1",
-                   "content": turn.text, "timestamp": _csv_time(turn.event_ms), "platform": "",
-                   "role": turn.role, "idempotency_key": ""}
+            row = {
+                "message_id": row_id,
+                "conversation_id": conv_id,
+                "user_id": customer if turn.role == "user" else f"{turn.role}-1",
+                "content": turn.text,
+                "timestamp": _csv_time(turn.event_ms),
+                "platform": "",
+                "role": turn.role,
+                "idempotency_key": "",
+            }
             synced = max(synced + 1, turn.event_ms + r.randint(1 * SECOND, 90 * SECOND))
-            self._emit(synced, _dumps({"source": "csv", "tenant": conv.tenant,
-                                       "received_at": synced, "payload": row}))
+            self._emit(
+                synced,
+                _dumps(
+                    {"source": "csv", "tenant": conv.tenant, "received_at": synced, "payload": row}
+                ),
+            )
             self._accept(conv.tenant, f"csv:{row_id}", turn, False)
         return conv_id
 
     def _malformed(self, reason: str, tenant: str, at_ms: int) -> None:
         r = self.rand
         oa, user = self._oa[tenant], self._digits(19, "24")
-        zalo: dict = {"app_id": self._app[tenant], "user_id_by_app": self._digits(19, "55"),
-                      "event_name": "user_send_text", "timestamp": str(at_ms - 300),
-                      "sender": {"id": user}, "recipient": {"id": oa},
-                      "message": {"text": "Shop ơi còn hàng không ạ?", "msg_id": self._hex(32)}}
-        hook: dict = {"id": self._hex(12, "web-"), "platform": "website",
-                      "conversation_id": self._hex(12, "wc-"), "user_id": "visitor-1",
-                      "role": "user", "content": "Cho em hỏi giá sản phẩm này",
-                      "timestamp": _iso_local(at_ms - 300)}
+        zalo: dict = {
+            "app_id": self._app[tenant],
+            "user_id_by_app": self._digits(19, "55"),
+            "event_name": "user_send_text",
+            "timestamp": str(at_ms - 300),
+            "sender": {"id": user},
+            "recipient": {"id": oa},
+            "message": {"text": "Shop ơi còn hàng không ạ?", "msg_id": self._hex(32)},
+        }
+        hook: dict = {
+            "id": self._hex(12, "web-"),
+            "platform": "website",
+            "conversation_id": self._hex(12, "wc-"),
+            "user_id": "visitor-1",
+            "role": "user",
+            "content": "Cho em hỏi giá sản phẩm này",
+            "timestamp": _iso_local(at_ms - 300),
+        }
         payload: dict[str, Any] | str
         source, payload = ("zalo", zalo) if r.random() < 0.5 else ("webhook", hook)
         variant = r.randrange(3)
@@ -1600,18 +2096,24 @@ class ConversationGenerator:
         elif reason == "empty_text":
             if source == "zalo":
                 zalo["event_name"] = "user_send_sticker"
-                zalo["message"] = {"msg_id": zalo["message"]["msg_id"],
-                                   "sticker_id": "bd6af7bd1b1ef2a0ab0f"}
+                zalo["message"] = {
+                    "msg_id": zalo["message"]["msg_id"],
+                    "sticker_id": "bd6af7bd1b1ef2a0ab0f",
+                }
             else:
                 hook["content"] = r.choice(("", "   ", "\u200b \u200b"))
         elif reason == "unsupported_event":
             if source == "zalo":
-                zalo["event_name"] = r.choice(("follow", "user_seen_message",
-                                               "user_received_message"))
+                zalo["event_name"] = r.choice(
+                    ("follow", "user_seen_message", "user_received_message")
+                )
                 del zalo["message"]
             else:
-                hook = {"type": r.choice(("typing", "read_receipt")),
-                        "conversation_id": hook["conversation_id"], "timestamp": at_ms}
+                hook = {
+                    "type": r.choice(("typing", "read_receipt")),
+                    "conversation_id": hook["conversation_id"],
+                    "timestamp": at_ms,
+                }
                 payload = hook
         elif reason == "unknown_source":
             source = r.choice(("telegram", "messenger", "facebook"))
@@ -1622,8 +2124,9 @@ class ConversationGenerator:
         elif reason == "future_event_time":  # local clock labelled as UTC: 7 hours ahead
             zalo["timestamp"] = str(at_ms + 7 * HOUR)
             hook["timestamp"] = _iso_local(at_ms).replace("+07:00", "Z")
-        line = _dumps({"source": source, "tenant": tenant, "received_at": at_ms,
-                       "payload": payload})
+        line = _dumps(
+            {"source": source, "tenant": tenant, "received_at": at_ms, "payload": payload}
+        )
         if reason == "not_json" and variant == 2:
             line = line[: r.randint(len(line) // 2, len(line) - 3)]
         self._emit(at_ms, line)
@@ -1646,9 +2149,17 @@ class ConversationGenerator:
             self.expected.languages[key] = conv.language
             times = [t.event_ms for t in conv.turns]
             self.expected.segments[key] = 1 + sum(
-                b - a > SEGMENT_GAP_MS for a, b in zip(times, times[1:], strict=False))
-        reasons = ("not_json", "invalid_schema", "empty_text", "unsupported_event",
-                   "unknown_source", "bad_timestamp", "future_event_time")
+                b - a > SEGMENT_GAP_MS for a, b in zip(times, times[1:], strict=False)
+            )
+        reasons = (
+            "not_json",
+            "invalid_schema",
+            "empty_text",
+            "unsupported_event",
+            "unknown_source",
+            "bad_timestamp",
+            "future_event_time",
+        )
         n_malformed = max(len(reasons), round(len(self._events) * 0.015))
         for i in range(n_malformed):
             reason = reasons[i] if i < len(reasons) else r.choice(reasons)
@@ -1660,8 +2171,10 @@ class ConversationGenerator:
 
 def _start_time(r: random.Random) -> int:
     """A moment in the two days, busier in the day and evening (Vietnam time)."""
-    hours = r.choices(range(24), weights=(1, 1, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 8, 8, 9, 9,
-                                          8, 8, 10, 11, 10, 7, 3))[0]
+    hours = r.choices(
+        range(24),
+        weights=(1, 1, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 8, 8, 9, 9, 8, 8, 10, 11, 10, 7, 3),
+    )[0]
     return START_MS + r.randrange(DAYS) * 24 * HOUR + hours * HOUR + r.randrange(HOUR)
 
 
@@ -1706,10 +2219,12 @@ def main() -> None:
     e = gen.expected
     multi = sum(n > 1 for n in e.segments.values())
     english = sum(lang == "en" for lang in e.languages.values())
-    print(f"wrote {e.total} lines: {len(e.messages)} messages, {e.duplicates} duplicates, "
-          f"{e.feedback} feedback, {sum(e.rejected.values())} rejected; "
-          f"{len(e.topics)} conversations ({english} in English, {multi} multi-segment), "
-          f"{sum(e.pii.values())} PII values")
+    print(
+        f"wrote {e.total} lines: {len(e.messages)} messages, {e.duplicates} duplicates, "
+        f"{e.feedback} feedback, {sum(e.rejected.values())} rejected; "
+        f"{len(e.topics)} conversations ({english} in English, {multi} multi-segment), "
+        f"{sum(e.pii.values())} PII values"
+    )
 
 
 if __name__ == "__main__":

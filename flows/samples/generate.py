@@ -46,22 +46,64 @@ AGENT_LINES = (
 )
 MALFORMED = {
     "not_json": lambda t: _dumps({"source": "webhook", "tenant": t, "payload": {"id": "x"}})[:-9],
-    "invalid_schema": lambda t: _dumps({"source": "webhook", "tenant": t,
-                                        "payload": {"id": "no-content"}}),
-    "unknown_source": lambda t: _dumps({"source": "telegram", "tenant": t,
-                                        "payload": {"text": "hi"}}),
-    "unsupported_event": lambda t: _dumps({"source": "zalo", "tenant": t, "payload": {
-        "event_name": "user_seen_message", "sender": {"id": "1"}, "recipient": {"id": "2"},
-        "timestamp": str(BASE_MS)}}),
-    "empty_text": lambda t: _dumps({"source": "webhook", "tenant": t, "payload": {
-        "id": "e-1", "conversation_id": "c-0", "user_id": "u", "content": " \u200b ",
-        "timestamp": BASE_MS}}),
-    "bad_timestamp": lambda t: _dumps({"source": "webhook", "tenant": t, "payload": {
-        "id": "t-1", "conversation_id": "c-0", "user_id": "u", "content": "hi",
-        "timestamp": "yesterday"}}),
-    "future_event_time": lambda t: _dumps({"source": "webhook", "tenant": t,
-        "received_at": BASE_MS, "payload": {"id": "f-1", "conversation_id": "c-0",
-        "user_id": "u", "content": "from the future", "timestamp": BASE_MS + 3_600_000}}),
+    "invalid_schema": lambda t: _dumps(
+        {"source": "webhook", "tenant": t, "payload": {"id": "no-content"}}
+    ),
+    "unknown_source": lambda t: _dumps(
+        {"source": "telegram", "tenant": t, "payload": {"text": "hi"}}
+    ),
+    "unsupported_event": lambda t: _dumps(
+        {
+            "source": "zalo",
+            "tenant": t,
+            "payload": {
+                "event_name": "user_seen_message",
+                "sender": {"id": "1"},
+                "recipient": {"id": "2"},
+                "timestamp": str(BASE_MS),
+            },
+        }
+    ),
+    "empty_text": lambda t: _dumps(
+        {
+            "source": "webhook",
+            "tenant": t,
+            "payload": {
+                "id": "e-1",
+                "conversation_id": "c-0",
+                "user_id": "u",
+                "content": " \u200b ",
+                "timestamp": BASE_MS,
+            },
+        }
+    ),
+    "bad_timestamp": lambda t: _dumps(
+        {
+            "source": "webhook",
+            "tenant": t,
+            "payload": {
+                "id": "t-1",
+                "conversation_id": "c-0",
+                "user_id": "u",
+                "content": "hi",
+                "timestamp": "yesterday",
+            },
+        }
+    ),
+    "future_event_time": lambda t: _dumps(
+        {
+            "source": "webhook",
+            "tenant": t,
+            "received_at": BASE_MS,
+            "payload": {
+                "id": "f-1",
+                "conversation_id": "c-0",
+                "user_id": "u",
+                "content": "from the future",
+                "timestamp": BASE_MS + 3_600_000,
+            },
+        }
+    ),
 }
 
 
@@ -129,17 +171,31 @@ class StreamGenerator:
                 "message": {"msg_id": msg_id, "text": m.text},
                 "timestamp": str(m.event_ms),
             }
-            env = {"source": "zalo", "tenant": m.tenant, "received_at": received_ms,
-                   "payload": payload}
+            env = {
+                "source": "zalo",
+                "tenant": m.tenant,
+                "received_at": received_ms,
+                "payload": payload,
+            }
             return _dumps(env), f"zalo:{msg_id}"
         self._ids[m.tenant] += 1
         msg_id = f"m-{self._ids[m.tenant]}"
-        payload = {"id": msg_id, "platform": "shopee", "conversation_id": m.conv,
-                   "user_id": "u-1", "role": m.role, "content": m.text,
-                   "timestamp": m.event_ms / 1000 if self.rand.random() < 0.5 else m.event_ms,
-                   "idempotency_key": f"idem-{m.tenant}-{msg_id}"}
-        env = {"source": "webhook", "tenant": m.tenant, "received_at": received_ms,
-               "payload": payload}
+        payload = {
+            "id": msg_id,
+            "platform": "shopee",
+            "conversation_id": m.conv,
+            "user_id": "u-1",
+            "role": m.role,
+            "content": m.text,
+            "timestamp": m.event_ms / 1000 if self.rand.random() < 0.5 else m.event_ms,
+            "idempotency_key": f"idem-{m.tenant}-{msg_id}",
+        }
+        env = {
+            "source": "webhook",
+            "tenant": m.tenant,
+            "received_at": received_ms,
+            "payload": payload,
+        }
         return _dumps(env), f"shopee:{msg_id}"
 
     def lines(self, events: int, conversations: int = 2000) -> Iterator[str]:
@@ -177,10 +233,17 @@ class StreamGenerator:
                 produced += 1
             elif dup_roll < 0.04 and kind == "zalo":  # CSV export twin
                 zid = message_id.split(":", 1)[1]
-                row = {"message_id": zid, "conversation_id": conv, "user_id": "x",
-                       "content": m.text, "timestamp": str(m.event_ms), "platform": "zalo"}
-                window.append((arrival + 30_000, _dumps(
-                    {"source": "csv", "tenant": tenant, "payload": row})))
+                row = {
+                    "message_id": zid,
+                    "conversation_id": conv,
+                    "user_id": "x",
+                    "content": m.text,
+                    "timestamp": str(m.event_ms),
+                    "platform": "zalo",
+                }
+                window.append(
+                    (arrival + 30_000, _dumps({"source": "csv", "tenant": tenant, "payload": row}))
+                )
                 self.expected.duplicates += 1
                 produced += 1
             elif dup_roll < 0.05 and kind == "webhook":  # partner retry: new id, same key
@@ -196,11 +259,27 @@ class StreamGenerator:
                 self.expected.rejected[reason] += 1
                 produced += 1
             elif extra < 0.015:
-                fb = {"type": "feedback", "id": f"f-{produced}", "message_id": "m-1",
-                      "conversation_id": conv, "thumbs": r.choice(("up", "down")),
-                      "timestamp": now}
-                window.append((now, _dumps({"source": "webhook", "tenant": tenant,
-                                            "received_at": now, "payload": fb})))
+                fb = {
+                    "type": "feedback",
+                    "id": f"f-{produced}",
+                    "message_id": "m-1",
+                    "conversation_id": conv,
+                    "thumbs": r.choice(("up", "down")),
+                    "timestamp": now,
+                }
+                window.append(
+                    (
+                        now,
+                        _dumps(
+                            {
+                                "source": "webhook",
+                                "tenant": tenant,
+                                "received_at": now,
+                                "payload": fb,
+                            }
+                        ),
+                    )
+                )
                 self.expected.feedback += 1
                 produced += 1
             if len(window) > 256:
@@ -226,8 +305,10 @@ def main() -> None:
         for line in gen.lines(args.events, args.conversations):
             f.write(line + "\n")
     e = gen.expected
-    print(f"wrote {e.total} lines: {len(e.messages)} messages, {e.duplicates} duplicates, "
-          f"{e.feedback} feedback, {sum(e.rejected.values())} rejected")
+    print(
+        f"wrote {e.total} lines: {len(e.messages)} messages, {e.duplicates} duplicates, "
+        f"{e.feedback} feedback, {sum(e.rejected.values())} rejected"
+    )
 
 
 if __name__ == "__main__":

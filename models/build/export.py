@@ -108,8 +108,14 @@ def export_model(
     )
 
     def embedder(model_file: Path) -> Embedder:
-        return Embedder(model_file, staging / TOKENIZER_FILE, max_seq_length=seq_len,
-                        dim=config.hidden_size, version="unbuilt", threads=BUILD_THREADS)
+        return Embedder(
+            model_file,
+            staging / TOKENIZER_FILE,
+            max_seq_length=seq_len,
+            dim=config.hidden_size,
+            version="unbuilt",
+            threads=BUILD_THREADS,
+        )
 
     int8, fp32 = embedder(staging / MODEL_FILE), embedder(fp32_file)
     texts = list(PROBE_SENTENCES)

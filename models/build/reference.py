@@ -28,8 +28,9 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 class NumpyBert:
     def __init__(self, weights: dict[str, np.ndarray], config: BertConfig) -> None:
-        self.w = {k: v.astype(np.float64) for k, v in strip_prefix(weights).items()
-                  if v.dtype.kind == "f"}
+        self.w = {
+            k: v.astype(np.float64) for k, v in strip_prefix(weights).items() if v.dtype.kind == "f"
+        }
         self.config = config
 
     def _linear(self, x: np.ndarray, prefix: str) -> np.ndarray:
@@ -44,9 +45,11 @@ class NumpyBert:
         w, c = self.w, self.config
         n = len(input_ids)
         head_dim = c.hidden_size // c.num_heads
-        x = (w["embeddings.word_embeddings.weight"][input_ids]
-             + w["embeddings.position_embeddings.weight"][:n]
-             + w["embeddings.token_type_embeddings.weight"][0])
+        x = (
+            w["embeddings.word_embeddings.weight"][input_ids]
+            + w["embeddings.position_embeddings.weight"][:n]
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
         x = self._norm(x, "embeddings.LayerNorm")
         for layer in range(c.num_layers):
             p = f"encoder.layer.{layer}"
@@ -59,8 +62,10 @@ class NumpyBert:
             v = heads(self._linear(x, f"{p}.attention.self.value"))
             probs = _softmax(q @ k.transpose(0, 2, 1) / np.sqrt(head_dim))
             context = (probs @ v).transpose(1, 0, 2).reshape(n, c.hidden_size)
-            x = self._norm(self._linear(context, f"{p}.attention.output.dense") + x,
-                           f"{p}.attention.output.LayerNorm")
+            x = self._norm(
+                self._linear(context, f"{p}.attention.output.dense") + x,
+                f"{p}.attention.output.LayerNorm",
+            )
             h = self._linear(x, f"{p}.intermediate.dense")
             h = 0.5 * h * (1.0 + _erf(h / np.sqrt(2.0)))
             x = self._norm(self._linear(h, f"{p}.output.dense") + x, f"{p}.output.LayerNorm")

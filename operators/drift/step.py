@@ -46,8 +46,9 @@ def parse_record(data: bytes | str | None) -> ChatMessage | Feedback | None:
 class DriftLogic(StatefulLogic[DriftEvent, DriftAlert, bytes]):
     """One tenant's detectors; created at its first event or from a snapshot."""
 
-    def __init__(self, config: DriftConfig, drift: TenantDrift | None,
-                 observe: Observer | None) -> None:
+    def __init__(
+        self, config: DriftConfig, drift: TenantDrift | None, observe: Observer | None
+    ) -> None:
         self.config = config
         self.drift = drift
         self.observe = observe

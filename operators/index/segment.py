@@ -54,8 +54,15 @@ class SegmentBuilder:
     """The segmentation rules of one conversation, without Bytewax."""
 
     def __init__(
-        self, state: SegmentState, *, gap_ms: int, max_tokens: int, coalesce_ms: int,
-        count_tokens: TokenCounter, clock: Clock, backfill_hold_ms: int | None = None,
+        self,
+        state: SegmentState,
+        *,
+        gap_ms: int,
+        max_tokens: int,
+        coalesce_ms: int,
+        count_tokens: TokenCounter,
+        clock: Clock,
+        backfill_hold_ms: int | None = None,
     ) -> None:
         self.state = state
         self._gap_ms = gap_ms
@@ -74,8 +81,9 @@ class SegmentBuilder:
             state.tenant, state.conversation_id = messages[0].tenant, messages[0].conversation_id
         lines = [SegmentLine.of(m) for m in messages if not self._seen(m.message_id)]
         out: list[Segment] = []
-        for line, tokens in zip(lines, self._count_tokens([x.rendered for x in lines]),
-                                strict=True):
+        for line, tokens in zip(
+            lines, self._count_tokens([x.rendered for x in lines]), strict=True
+        ):
             if self._seen(line.message_id) or any(
                 line.message_id == kept.message_id for kept in state.lines
             ):
@@ -130,8 +138,9 @@ class SegmentBuilder:
 
     def wake_at_ms(self) -> int:
         state = self.state
-        forget = max(state.last_seen_at_ms + self._gap_ms,
-                     NUMBER_EPOCH_MS + (state.number + 1) * 60_000)
+        forget = max(
+            state.last_seen_at_ms + self._gap_ms, NUMBER_EPOCH_MS + (state.number + 1) * 60_000
+        )
         return forget if state.flush_due_ms is None else min(state.flush_due_ms, forget)
 
     def _seen(self, message_id: str) -> bool:
@@ -143,9 +152,15 @@ class SegmentBuilder:
         state.flush_due_ms = None
         if not state.lines or (state.sent == len(state.lines) and not final):
             return []
-        segment = Segment(state.tenant, state.conversation_id, state.number,
-                          tuple(state.lines), new_from=state.sent, tokens=state.tokens,
-                          final=final)
+        segment = Segment(
+            state.tenant,
+            state.conversation_id,
+            state.number,
+            tuple(state.lines),
+            new_from=state.sent,
+            tokens=state.tokens,
+            final=final,
+        )
         state.sent = len(state.lines)
         return [segment]
 
@@ -175,9 +190,18 @@ class SegmentLogic(StatefulBatchLogic[ChatMessage, Segment, SegmentState]):
 
     def snapshot(self) -> SegmentState:
         s = self.builder.state
-        return SegmentState(s.tenant, s.conversation_id, s.number, list(s.lines), s.tokens,
-                            s.sent, s.last_event_ms, s.previous_ids, s.last_seen_at_ms,
-                            s.flush_due_ms)
+        return SegmentState(
+            s.tenant,
+            s.conversation_id,
+            s.number,
+            list(s.lines),
+            s.tokens,
+            s.sent,
+            s.last_event_ms,
+            s.previous_ids,
+            s.last_seen_at_ms,
+            s.flush_due_ms,
+        )
 
 
 @operator
@@ -195,11 +219,17 @@ def segment_conversations(
     """Versions of conversation segments, each a whole segment, as messages arrive."""
 
     def build(state: SegmentState | None) -> SegmentLogic:
-        return SegmentLogic(SegmentBuilder(
-            state or SegmentState(), gap_ms=gap_ms, max_tokens=max_tokens,
-            coalesce_ms=coalesce_ms, count_tokens=count_tokens, clock=clock,
-            backfill_hold_ms=backfill_hold_ms,
-        ))
+        return SegmentLogic(
+            SegmentBuilder(
+                state or SegmentState(),
+                gap_ms=gap_ms,
+                max_tokens=max_tokens,
+                coalesce_ms=coalesce_ms,
+                count_tokens=count_tokens,
+                clock=clock,
+                backfill_hold_ms=backfill_hold_ms,
+            )
+        )
 
     keyed = op.key_on("key", up, lambda m: m.key)
     segments = op.stateful_batch("segments", keyed, build)

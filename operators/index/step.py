@@ -37,8 +37,13 @@ MAX_REFINES_PENDING = 1_000
 Write = Callable[[list[Segment]], list[Rejected]]
 
 
-def _record(tokens: int, stored: list[tuple[Segment, int]], stale: list[Segment],
-            rejected: int, unchanged: int) -> None:
+def _record(
+    tokens: int,
+    stored: list[tuple[Segment, int]],
+    stale: list[Segment],
+    rejected: int,
+    unchanged: int,
+) -> None:
     metrics.EMBEDDED_TOKENS.inc(tokens)
     metrics.SEGMENTS.labels(outcome="unchanged").inc(unchanged)
     metrics.SEGMENTS.labels(outcome="stored").inc(len(stored))
@@ -56,9 +61,13 @@ def _record(tokens: int, stored: list[tuple[Segment, int]], stale: list[Segment]
 class IndexLogic(StatefulBatchLogic[list[Segment], Rejected, tuple[Segment, ...]]):
     """One bucket: writes live versions as they come, refinements when those are done."""
 
-    def __init__(self, write: Write, only_refines: Callable[[Segment], bool],
-                 pending: Iterable[Segment] = (),
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        write: Write,
+        only_refines: Callable[[Segment], bool],
+        pending: Iterable[Segment] = (),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._write = write
         self._only_refines = only_refines
         self._now = now
@@ -135,8 +144,11 @@ def index_segments(
         vectors = vectors_by_bucket.get(key)
         if vectors is None:
             vectors = vectors_by_bucket[key] = SegmentVectors(
-                embed, count_tokens, reembed_closed=reembed_closed,
-                capacity=OPEN_SEGMENTS // buckets)
+                embed,
+                count_tokens,
+                reembed_closed=reembed_closed,
+                capacity=OPEN_SEGMENTS // buckets,
+            )
         return vectors
 
     def write(segments: list[Segment]) -> list[Rejected]:
@@ -146,8 +158,13 @@ def index_segments(
         embedded = vectors.embed(segments)
         written = writer.write(embedded.segments, embedded.vectors)
         vectors.stored(embedded, [seg for seg, _ in written.stored])
-        _record(embedded.tokens, written.stored, written.stale, len(written.rejected),
-                len(embedded.skipped))
+        _record(
+            embedded.tokens,
+            written.stored,
+            written.stale,
+            len(written.rejected),
+            len(embedded.skipped),
+        )
         return written.rejected
 
     def only_refines(seg: Segment) -> bool:
@@ -156,5 +173,6 @@ def index_segments(
     keyed = op.key_on("bucket", up, bucket)
     batches = batch("batch", keyed, max_size=max_size, max_wait=max_wait)
     written = op.stateful_batch(
-        "write", batches, lambda resume: IndexLogic(write, only_refines, resume or ()))
+        "write", batches, lambda resume: IndexLogic(write, only_refines, resume or ())
+    )
     return op.map("unkey", written, lambda kv: kv[1])

@@ -56,8 +56,14 @@ class Embedded:
 class SegmentVectors:
     """Embeds segment versions, each new message once while its segment is open."""
 
-    def __init__(self, embed: Embed, count_tokens: TokenCounter, *,
-                 reembed_closed: bool = True, capacity: int = OPEN_SEGMENTS) -> None:
+    def __init__(
+        self,
+        embed: Embed,
+        count_tokens: TokenCounter,
+        *,
+        reembed_closed: bool = True,
+        capacity: int = OPEN_SEGMENTS,
+    ) -> None:
         self._embed = embed
         self._reembed_closed = reembed_closed
         self._count_tokens = count_tokens
@@ -74,8 +80,13 @@ class SegmentVectors:
         text is searchable already, and the whole-text embedding can wait for idle time.
         """
         known = self._known.get(seg.uuid)
-        return (seg.final and self._reembed_closed and known is not None
-                and not known.whole and known.lines == len(seg.lines))
+        return (
+            seg.final
+            and self._reembed_closed
+            and known is not None
+            and not known.whole
+            and known.lines == len(seg.lines)
+        )
 
     def embed(self, segments: Sequence[Segment]) -> Embedded:
         """Vectors for one version per segment; nothing is remembered until `stored`."""
@@ -83,12 +94,19 @@ class SegmentVectors:
         skipped: list[Segment] = []
         for seg in segments:
             known = self._known.get(seg.uuid)
-            if seg.final and known is not None and known.lines == len(seg.lines) and (
-                    known.whole or not self._reembed_closed):
+            if (
+                seg.final
+                and known is not None
+                and known.lines == len(seg.lines)
+                and (known.whole or not self._reembed_closed)
+            ):
                 skipped.append(seg)
-            elif known is not None and known.lines <= len(seg.lines) and not (
-                    seg.final and self._reembed_closed):
-                plans.append((seg, known, [line.rendered for line in seg.lines[known.lines:]]))
+            elif (
+                known is not None
+                and known.lines <= len(seg.lines)
+                and not (seg.final and self._reembed_closed)
+            ):
+                plans.append((seg, known, [line.rendered for line in seg.lines[known.lines :]]))
             else:
                 plans.append((seg, None, [seg.text]))
         texts = [text for _, _, texts in plans for text in texts]
@@ -107,10 +125,10 @@ class SegmentVectors:
                 total += known.tokens * known.vector
                 tokens += known.tokens
             vectors[i] = total / np.linalg.norm(total)
-            known_after[seg.uuid] = KnownVector(len(seg.lines), tokens, vectors[i],
-                                                whole=known is None)
-        return Embedded([seg for seg, _, _ in plans], vectors, sum(counts), skipped,
-                        known_after)
+            known_after[seg.uuid] = KnownVector(
+                len(seg.lines), tokens, vectors[i], whole=known is None
+            )
+        return Embedded([seg for seg, _, _ in plans], vectors, sum(counts), skipped, known_after)
 
     def stored(self, embedded: Embedded, stored: Sequence[Segment]) -> None:
         """Remember the vectors Weaviate now holds; forget segments that are closed."""

@@ -65,7 +65,8 @@ def collection_name(model_version: str) -> str:
 
 def _text(name: str, *, searchable: bool = False) -> wc.Property:
     return wc.Property(
-        name=name, data_type=wc.DataType.TEXT,
+        name=name,
+        data_type=wc.DataType.TEXT,
         tokenization=wc.Tokenization.WORD if searchable else wc.Tokenization.FIELD,
         index_searchable=searchable,
     )
@@ -77,15 +78,27 @@ def segment_properties() -> list[wc.Property]:
         _text("conversation_id"),
         wc.Property(name="segment", data_type=wc.DataType.INT),
         _text("text", searchable=True),
-        wc.Property(name="message_ids", data_type=wc.DataType.TEXT_ARRAY,
-                    tokenization=wc.Tokenization.FIELD, index_searchable=False),
+        wc.Property(
+            name="message_ids",
+            data_type=wc.DataType.TEXT_ARRAY,
+            tokenization=wc.Tokenization.FIELD,
+            index_searchable=False,
+        ),
         wc.Property(name="message_count", data_type=wc.DataType.INT),
         wc.Property(name="first_event_time", data_type=wc.DataType.DATE),
         wc.Property(name="last_event_time", data_type=wc.DataType.DATE),
-        wc.Property(name="languages", data_type=wc.DataType.TEXT_ARRAY,
-                    tokenization=wc.Tokenization.FIELD, index_searchable=False),
-        wc.Property(name="sources", data_type=wc.DataType.TEXT_ARRAY,
-                    tokenization=wc.Tokenization.FIELD, index_searchable=False),
+        wc.Property(
+            name="languages",
+            data_type=wc.DataType.TEXT_ARRAY,
+            tokenization=wc.Tokenization.FIELD,
+            index_searchable=False,
+        ),
+        wc.Property(
+            name="sources",
+            data_type=wc.DataType.TEXT_ARRAY,
+            tokenization=wc.Tokenization.FIELD,
+            index_searchable=False,
+        ),
         _text("model_version"),
         wc.Property(name="indexed_at", data_type=wc.DataType.DATE),
     ]
@@ -117,8 +130,12 @@ def ensure_collection(client: weaviate.WeaviateClient, model_version: str) -> st
             if client.alias.get(alias_name=ALIAS) is None:
                 raise
     elif alias.collection != name:
-        log.warning("alias %s points at %s; writing to %s (not through the alias)",
-                    ALIAS, alias.collection, name)
+        log.warning(
+            "alias %s points at %s; writing to %s (not through the alias)",
+            ALIAS,
+            alias.collection,
+            name,
+        )
     return name
 
 
@@ -191,7 +208,7 @@ class SegmentWriter:
                     raise
         raise AssertionError("unreachable")
 
-    def _collection(self, tenant: str):  # noqa: ANN202 - weaviate's generic collection type
+    def _collection(self, tenant: str):
         if self._client is None:
             self._client = self._connect()
             atexit.register(self.close)  # map steps have no shutdown hook
@@ -214,8 +231,11 @@ class SegmentWriter:
             return [], stale, []
         indexed_at = self._clock()
         objects = [
-            DataObject(uuid=seg.uuid, properties=seg.properties(self._model_version, indexed_at),
-                       vector=vec.tolist())
+            DataObject(
+                uuid=seg.uuid,
+                properties=seg.properties(self._model_version, indexed_at),
+                vector=vec.tolist(),
+            )
             for seg, vec in fresh
         ]
         try:
@@ -229,9 +249,10 @@ class SegmentWriter:
         return stored, stale, rejected
 
     @staticmethod
-    def _stored_counts(collection, ids: list) -> dict:  # noqa: ANN001
+    def _stored_counts(collection, ids: list) -> dict:
         found = collection.query.fetch_objects(
-            filters=Filter.by_id().contains_any(ids), limit=len(ids),
+            filters=Filter.by_id().contains_any(ids),
+            limit=len(ids),
             return_properties=["message_count"],
         )
         return {obj.uuid: int(obj.properties["message_count"]) for obj in found.objects}
@@ -239,6 +260,10 @@ class SegmentWriter:
 
 def _dead_letter(seg: Segment, message: str, at_ms: int) -> Rejected:
     return Rejected(
-        reason="index_rejected", errors=(message,), source="index", tenant=seg.tenant,
-        received_at=at_ms, raw=seg.to_json().decode(),
+        reason="index_rejected",
+        errors=(message,),
+        source="index",
+        tenant=seg.tenant,
+        received_at=at_ms,
+        raw=seg.to_json().decode(),
     )

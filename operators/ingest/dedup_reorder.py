@@ -65,8 +65,11 @@ class Conversation:
 
     def snapshot(self) -> Conversation:
         return Conversation(
-            self.dedup.snapshot(), self.reorder.snapshot(), self.last_seen_at_ms,
-            self.forget_at_ms, self.release_at_ms,
+            self.dedup.snapshot(),
+            self.reorder.snapshot(),
+            self.last_seen_at_ms,
+            self.forget_at_ms,
+            self.release_at_ms,
         )
 
 
@@ -217,6 +220,7 @@ def dedup_and_reorder(
     shards: int = SHARDS,
 ) -> ConversationOut:
     """Drop duplicates (per tenant, within the TTL) and order each conversation by event time."""
+
     def by_shard(batch: list[ChatMessage]) -> Iterable[tuple[str, list[ChatMessage]]]:
         groups: dict[str, list[ChatMessage]] = {}
         for msg in batch:

@@ -8,9 +8,7 @@ RECEIVED = Counter("headwater_ingest_received_total", "Input lines read, by sour
 DUPLICATES = Counter("headwater_ingest_duplicates_total", "Duplicate messages dropped.")
 LATE = Counter("headwater_ingest_late_total", "Messages emitted after the reorder passed them.")
 EMITTED = Counter("headwater_ingest_emitted_total", "Records written, by output.", ["output"])
-STATE_ITEMS = Gauge(
-    "headwater_ingest_state_items", "Items held in keyed state, by kind.", ["kind"]
-)
+STATE_ITEMS = Gauge("headwater_ingest_state_items", "Items held in keyed state, by kind.", ["kind"])
 # Keyed state is counted when scraped (`operators.ingest.dedup_reorder` sets the functions), so
 # the hot path keeps no counters.
 RECEIVE_TO_EMIT = Histogram(

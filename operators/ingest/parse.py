@@ -78,8 +78,9 @@ class Parser:
 
     def _envelope(self, line: RawLine) -> Envelope:
         if line.row is not None:
-            return Envelope(source="csv", tenant=line.row.get("tenant") or "default",
-                            payload=dict(line.row))
+            return Envelope(
+                source="csv", tenant=line.row.get("tenant") or "default", payload=dict(line.row)
+            )
         try:
             data = orjson.loads(line.text)
         except orjson.JSONDecodeError as exc:
@@ -108,15 +109,29 @@ class Parser:
                 return self._feedback(env, _validate(WebhookFeedback, payload), received_at)
             hook = _validate(WebhookMessage, payload)
             return self._message(
-                env, received_at, platform=hook.platform, platform_id=hook.id,
-                conversation_id=hook.conversation_id, sender_id=hook.user_id, role=hook.role,
-                text=hook.content, timestamp=hook.timestamp, idempotency_key=hook.idempotency_key,
+                env,
+                received_at,
+                platform=hook.platform,
+                platform_id=hook.id,
+                conversation_id=hook.conversation_id,
+                sender_id=hook.user_id,
+                role=hook.role,
+                text=hook.content,
+                timestamp=hook.timestamp,
+                idempotency_key=hook.idempotency_key,
             )
         row = _validate(CsvRow, payload)
         return self._message(
-            env, received_at, platform=row.platform, platform_id=row.message_id,
-            conversation_id=row.conversation_id, sender_id=row.user_id, role=row.role,
-            text=row.content, timestamp=row.timestamp, idempotency_key=row.idempotency_key,
+            env,
+            received_at,
+            platform=row.platform,
+            platform_id=row.message_id,
+            conversation_id=row.conversation_id,
+            sender_id=row.user_id,
+            role=row.role,
+            text=row.content,
+            timestamp=row.timestamp,
+            idempotency_key=row.idempotency_key,
         )
 
     def _zalo(self, env: Envelope, payload: dict[str, Any], received_at: int) -> ChatMessage:
@@ -125,10 +140,16 @@ class Parser:
             raise _Reject("unsupported_event", f"zalo event_name {event_name!r} is not a message")
         event = _validate(ZaloEvent, payload)
         return self._message(
-            env, received_at, platform="zalo", platform_id=event.message["msg_id"],
-            conversation_id=f"zalo:{event.oa_id}:{event.user_id}", sender_id=event.sender["id"],
-            role="user" if event.from_user else "agent", text=event.message.get("text") or "",
-            timestamp=event.timestamp, idempotency_key=None,
+            env,
+            received_at,
+            platform="zalo",
+            platform_id=event.message["msg_id"],
+            conversation_id=f"zalo:{event.oa_id}:{event.user_id}",
+            sender_id=event.sender["id"],
+            role="user" if event.from_user else "agent",
+            text=event.message.get("text") or "",
+            timestamp=event.timestamp,
+            idempotency_key=None,
         )
 
     def _event_ms(self, timestamp: object, received_at: int) -> int:
@@ -144,8 +165,17 @@ class Parser:
         return event_ms
 
     def _message(
-        self, env: Envelope, received_at: int, *, platform: str, platform_id: str,
-        conversation_id: str, sender_id: str, role: str, text: str, timestamp: object,
+        self,
+        env: Envelope,
+        received_at: int,
+        *,
+        platform: str,
+        platform_id: str,
+        conversation_id: str,
+        sender_id: str,
+        role: str,
+        text: str,
+        timestamp: object,
         idempotency_key: str | None,
     ) -> ChatMessage:
         clean = normalize_text(text)

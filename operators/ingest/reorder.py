@@ -78,6 +78,10 @@ class ReorderBuffer(Generic[T]):
     def snapshot(self) -> ReorderBuffer[T]:
         """An independent copy; items are shared, so they must be immutable."""
         return ReorderBuffer(
-            self.lateness_ms, list(self._heap), self._seq, self._newest_ms,
-            self._newest_seen_at_ms, self._released_ms,
+            self.lateness_ms,
+            list(self._heap),
+            self._seq,
+            self._newest_ms,
+            self._newest_seen_at_ms,
+            self._released_ms,
         )

@@ -42,28 +42,52 @@ class TopicEmbedder:
         return np.array(rows, dtype=np.float32)
 
 
-def scenario(tenant: str, seed: int, drifting: bool, n: int = 500, change: int = 300
-             ) -> tuple[list[ChatMessage], list[Feedback]]:
+def scenario(
+    tenant: str, seed: int, drifting: bool, n: int = 500, change: int = 300
+) -> tuple[list[ChatMessage], list[Feedback]]:
     rng = random.Random(seed)
     messages, feedback = [], []
     for i in range(n):
         after = drifting and i >= change
         topic = "bank card late" if after and rng.random() < 0.5 else "shop order late"
         refused = rng.random() < (0.2 if after else 0.02)
-        for k, (role, text) in enumerate((
-            ("user", f"{topic} #{rng.randrange(10**6)}"),
-            ("bot", "Xin lỗi, em không thể hỗ trợ yêu cầu này" if refused else f"Dạ đơn {i} ạ"),
-        )):
+        for k, (role, text) in enumerate(
+            (
+                ("user", f"{topic} #{rng.randrange(10**6)}"),
+                ("bot", "Xin lỗi, em không thể hỗ trợ yêu cầu này" if refused else f"Dạ đơn {i} ạ"),
+            )
+        ):
             mid = f"webhook:{tenant}-{i}-{k}"
-            messages.append(ChatMessage(
-                message_id=mid, idempotency_key=mid, tenant=tenant, source="webhook",
-                platform="webhook", conversation_id=f"c-{i % 13}", sender_id="u", role=role,
-                text=text, language="vi", event_ms=T0 + i * 2000 + k, received_at=T0 + i * 2000))
+            messages.append(
+                ChatMessage(
+                    message_id=mid,
+                    idempotency_key=mid,
+                    tenant=tenant,
+                    source="webhook",
+                    platform="webhook",
+                    conversation_id=f"c-{i % 13}",
+                    sender_id="u",
+                    role=role,
+                    text=text,
+                    language="vi",
+                    event_ms=T0 + i * 2000 + k,
+                    received_at=T0 + i * 2000,
+                )
+            )
         score = 1.0 if rng.random() < (0.5 if after else 0.8) else 0.0
-        feedback.append(Feedback(
-            feedback_id=f"f-{tenant}-{i}", tenant=tenant, source="webhook", platform="webhook",
-            message_id=f"webhook:{tenant}-{i}-1", conversation_id=f"c-{i % 13}", score=score,
-            event_ms=T0 + i * 2000 + 1500, received_at=T0 + i * 2000))
+        feedback.append(
+            Feedback(
+                feedback_id=f"f-{tenant}-{i}",
+                tenant=tenant,
+                source="webhook",
+                platform="webhook",
+                message_id=f"webhook:{tenant}-{i}-1",
+                conversation_id=f"c-{i % 13}",
+                score=score,
+                event_ms=T0 + i * 2000 + 1500,
+                received_at=T0 + i * 2000,
+            )
+        )
     return messages, feedback
 
 
@@ -102,8 +126,9 @@ def test_drift_alerts_the_drifting_tenant_only(entry_point) -> None:
     messages = op.input("messages", flow, TestingSource(MESSAGES))
     feedback = op.input("feedback", flow, TestingSource(FEEDBACK))
     out: list[DriftAlert] = []
-    op.output("out", drift(flow, messages, feedback, SETTINGS, embedder=TopicEmbedder()),
-              TestingSink(out))
+    op.output(
+        "out", drift(flow, messages, feedback, SETTINGS, embedder=TopicEmbedder()), TestingSink(out)
+    )
     entry_point(flow)
 
     assert sorted((a.tenant, a.signal, a.action) for a in out) == [
@@ -123,14 +148,18 @@ def test_files_in_alerts_file_out_and_bad_lines_are_counted(tmp_path: Path) -> N
     lines.insert(9, b"not json at all")
     (source / "messages.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     (source / "feedback.jsonl").write_bytes(b"\n".join(f.to_json() for f in FEEDBACK) + b"\n")
-    settings = SETTINGS.model_copy(update={"drift_source": f"file:{source}",
-                                           "drift_sink": f"file:{sink}"})
+    settings = SETTINGS.model_copy(
+        update={"drift_source": f"file:{source}", "drift_sink": f"file:{sink}"}
+    )
     before = sample("headwater_drift_unparseable_total", default=0.0)
 
     flow = Dataflow("drift_files")
     messages, feedback = read_inputs(flow, settings)
-    write_alerts(drift(flow, messages, feedback, settings, embedder=TopicEmbedder()), settings,
-                 default_sink="kafka")
+    write_alerts(
+        drift(flow, messages, feedback, settings, embedder=TopicEmbedder()),
+        settings,
+        default_sink="kafka",
+    )
     run_main(flow)
 
     written = (sink / "alerts.jsonl").read_bytes().splitlines()
@@ -143,16 +172,15 @@ def test_gauges_and_counters_are_labelled_by_tenant() -> None:
     flow = Dataflow("drift_metrics")
     messages = op.input("messages", flow, TestingSource(MESSAGES))
     feedback = op.input("feedback", flow, TestingSource(FEEDBACK))
-    op.output("out", drift(flow, messages, feedback, SETTINGS, embedder=TopicEmbedder()),
-              TestingSink([]))
+    op.output(
+        "out", drift(flow, messages, feedback, SETTINGS, embedder=TopicEmbedder()), TestingSink([])
+    )
     reindex_before = sample("reindex_events_total", "drifting", default=0.0)
     run_main(flow)
-    assert sample("reindex_events_total", "drifting") \
-        == reindex_before + 1
+    assert sample("reindex_events_total", "drifting") == reindex_before + 1
     assert sample("refusal_rate", "drifting") > 0.05
     assert sample("refusal_rate", "steady") < 0.05
-    assert sample("embedding_drift_score", "drifting") > \
-        sample("embedding_drift_score", "steady")
+    assert sample("embedding_drift_score", "drifting") > sample("embedding_drift_score", "steady")
     assert 0.3 < sample("recent_accuracy", "drifting") < 0.7
 
 

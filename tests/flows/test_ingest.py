@@ -25,8 +25,9 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, StreamGenera
 
 def run_ingest(entry_point, source: str, tmp_path: Path) -> Path:
     out = tmp_path / "out"
-    flow = build(source=source, sink=f"file:{out}", archive_dir=str(tmp_path / "archive"),
-                 metrics_port=0)
+    flow = build(
+        source=source, sink=f"file:{out}", archive_dir=str(tmp_path / "archive"), metrics_port=0
+    )
     entry_point(flow)
     return out
 
@@ -82,7 +83,11 @@ def test_outputs_hold_no_pii_and_the_archive_holds_every_line(stream, tmp_path: 
     originals = path.read_text(encoding="utf-8").splitlines()
     assert sorted(a["raw"] for a in archived) == sorted(originals)
     assert {p.parent.parent.name for p in (tmp_path / "archive").rglob("*.jsonl")} >= {
-        "zalo", "webhook", "csv", "unknown"}
+        "zalo",
+        "webhook",
+        "csv",
+        "unknown",
+    }
 
     audits = read_jsonl(out / "pii_audit.jsonl")
     assert sum(c["count"] for m in messages for c in m["pii"]) <= len(audits)
@@ -103,7 +108,9 @@ def test_csv_exports_with_bom_semicolons_and_quoted_newlines(tmp_path: Path) -> 
     out = run_ingest(run_main, f"file:{csv_path}", tmp_path)
     messages = read_jsonl(out / "messages.jsonl")
     assert [(m["message_id"], m["text"], m["source"]) for m in messages] == [
-        ("csv:r1", "Xin chào; shop", "csv"), ("csv:r2", "Cho em hỏi giá", "csv")]
+        ("csv:r1", "Xin chào; shop", "csv"),
+        ("csv:r2", "Cho em hỏi giá", "csv"),
+    ]
     rejected = read_jsonl(out / "rejected.jsonl")
     assert sorted(r["reason"] for r in rejected) == ["empty_text", "invalid_schema"]
     assert any(r["raw"] == "r4;c-1;u-1;too few columns" for r in rejected)

@@ -66,8 +66,7 @@ def test_every_default_is_the_documented_one() -> None:
 def test_every_setting_is_in_the_readme_table() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [
-        name for name in Settings.model_fields
-        if f"`HEADWATER_{name.upper()}`" not in readme
+        name for name in Settings.model_fields if f"`HEADWATER_{name.upper()}`" not in readme
     ]
     assert missing == []
 
@@ -141,5 +140,7 @@ def test_the_backfill_hold_follows_the_input_unless_set() -> None:
     assert backfill_hold_ms(Settings(), input_ends=True) == FILE_BACKFILL_HOLD_MS
     for hold in (5, KAFKA_BACKFILL_HOLD_MS):
         for input_ends in (False, True):
-            assert backfill_hold_ms(Settings(index_backfill_hold_ms=hold),
-                                    input_ends=input_ends) == hold
+            assert (
+                backfill_hold_ms(Settings(index_backfill_hold_ms=hold), input_ends=input_ends)
+                == hold
+            )

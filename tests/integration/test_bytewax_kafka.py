@@ -25,9 +25,7 @@ def test_flow_reads_a_topic_and_writes_another(kafka_brokers: str, unique) -> No
     kin = kop.input("in", flow, brokers=[kafka_brokers], topics=[source], tail=False)
     errors: list = []
     op.inspect("errs", kin.errs, lambda _step, err: errors.append(err))
-    upper = op.map(
-        "upper", kin.oks, lambda m: KafkaSinkMessage(key=m.key, value=m.value.upper())
-    )
+    upper = op.map("upper", kin.oks, lambda m: KafkaSinkMessage(key=m.key, value=m.value.upper()))
     kop.output("out", upper, brokers=[kafka_brokers], topic=target)
     run_main(flow)
 

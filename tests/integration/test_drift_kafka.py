@@ -30,8 +30,9 @@ T0 = 1_714_532_400_000
 OVERRIDES = {"drift_reference_size": 100, "drift_window_size": 50}
 
 
-def scenario(tenant: str, seed: int, drifting: bool, n: int = 600, change: int = 400,
-             users: bool = True) -> tuple[list[ChatMessage], list[Feedback]]:
+def scenario(
+    tenant: str, seed: int, drifting: bool, n: int = 600, change: int = 400, users: bool = True
+) -> tuple[list[ChatMessage], list[Feedback]]:
     """Per step: a user message, a bot reply, a feedback score; drift after `change`.
 
     The shifts are large because the histories are short: ADWIN's power grows with the
@@ -48,32 +49,57 @@ def scenario(tenant: str, seed: int, drifting: bool, n: int = 600, change: int =
             if role == "user" and not users:
                 continue
             mid = f"webhook:{tenant}-{i}-{k}"
-            messages.append(ChatMessage(
-                message_id=mid, idempotency_key=mid, tenant=tenant, source="webhook",
-                platform="webhook", conversation_id=f"c-{i % 11}", sender_id="u", role=role,
-                text=text, language="vi", event_ms=T0 + i * 2000 + k, received_at=T0 + i * 2000))
-        feedback.append(Feedback(
-            feedback_id=f"f-{tenant}-{i}", tenant=tenant, source="webhook", platform="webhook",
-            message_id=f"webhook:{tenant}-{i}-1", conversation_id=f"c-{i % 11}",
-            score=1.0 if rng.random() < (0.4 if after else 0.8) else 0.0,
-            event_ms=T0 + i * 2000 + 1500, received_at=T0 + i * 2000))
+            messages.append(
+                ChatMessage(
+                    message_id=mid,
+                    idempotency_key=mid,
+                    tenant=tenant,
+                    source="webhook",
+                    platform="webhook",
+                    conversation_id=f"c-{i % 11}",
+                    sender_id="u",
+                    role=role,
+                    text=text,
+                    language="vi",
+                    event_ms=T0 + i * 2000 + k,
+                    received_at=T0 + i * 2000,
+                )
+            )
+        feedback.append(
+            Feedback(
+                feedback_id=f"f-{tenant}-{i}",
+                tenant=tenant,
+                source="webhook",
+                platform="webhook",
+                message_id=f"webhook:{tenant}-{i}-1",
+                conversation_id=f"c-{i % 11}",
+                score=1.0 if rng.random() < (0.4 if after else 0.8) else 0.0,
+                event_ms=T0 + i * 2000 + 1500,
+                received_at=T0 + i * 2000,
+            )
+        )
     return messages, feedback
 
 
-def expected_ids(messages: list[ChatMessage], feedback: list[Feedback]
-                 ) -> dict[str, tuple[str, str]]:
+def expected_ids(
+    messages: list[ChatMessage], feedback: list[Feedback]
+) -> dict[str, tuple[str, str]]:
     """alert_id -> (tenant, signal), from the detectors called directly, real embedder."""
     embedder = load_embedder()
     config = drift_config(Settings(**OVERRIDES), embedder.version)
     users = [m for m in messages if m.role == "user"]
-    vectors = dict(zip((m.message_id for m in users), embedder.embed([m.text for m in users]),
-                       strict=True))
+    vectors = dict(
+        zip((m.message_id for m in users), embedder.embed([m.text for m in users]), strict=True)
+    )
     states: dict[str, TenantDrift] = {}
     alerts = []
     for m in messages:
         state = states.setdefault(m.tenant, TenantDrift(m.tenant, config))
-        alerts += (state.on_user_message(m, vectors[m.message_id]) if m.role == "user"
-                   else state.on_bot_message(m))
+        alerts += (
+            state.on_user_message(m, vectors[m.message_id])
+            if m.role == "user"
+            else state.on_bot_message(m)
+        )
     for f in feedback:
         alerts += states.setdefault(f.tenant, TenantDrift(f.tenant, config)).on_feedback(f)
     return {a.alert_id: (a.tenant, a.signal) for a in alerts}
@@ -93,13 +119,17 @@ class AlertReader:
     def __init__(self, brokers: str, tenants: set[str]) -> None:
         self.tenants = tenants
         self.alerts: list[dict] = []
-        self.consumer = Consumer({"bootstrap.servers": brokers, "group.id": uuid.uuid4().hex,
-                                  "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": brokers,
+                "group.id": uuid.uuid4().hex,
+                "enable.auto.commit": False,
+            }
+        )
         meta = self.consumer.list_topics(ALERTS.name, timeout=10).topics[ALERTS.name]
         parts = []
         for p in meta.partitions:
-            _, end = self.consumer.get_watermark_offsets(TopicPartition(ALERTS.name, p),
-                                                         timeout=10)
+            _, end = self.consumer.get_watermark_offsets(TopicPartition(ALERTS.name, p), timeout=10)
             parts.append(TopicPartition(ALERTS.name, p, end))
         self.consumer.assign(parts)
 
@@ -121,9 +151,22 @@ def start_flow(brokers: str, topics: list[str], recovery: Path, snapshot_s: int 
     env = {**os.environ, "HEADWATER_KAFKA_BROKERS": brokers, "HEADWATER_METRICS_PORT": "0"}
     args = ", ".join(f"{k}={v!r}" for k, v in {"drift_source": source, **OVERRIDES}.items())
     return subprocess.Popen(
-        [sys.executable, "-m", "bytewax.run", f"flows.drift:build({args})",
-         "-r", str(recovery), "-s", str(snapshot_s), "-b", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "bytewax.run",
+            f"flows.drift:build({args})",
+            "-r",
+            str(recovery),
+            "-s",
+            str(snapshot_s),
+            "-b",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -155,8 +198,7 @@ def test_drift_scenario_alerts_and_steady_control_stays_quiet(kafka_brokers, set
     msgs_d, fb_d = scenario(drifting, 1, True)
     msgs_s, fb_s = scenario(steady, 2, False)
     expected = expected_ids(msgs_d + msgs_s, fb_d + fb_s)
-    assert {(drifting, s) for s in ("embedding", "refusal", "accuracy")} <= set(
-        expected.values())
+    assert {(drifting, s) for s in ("embedding", "refusal", "accuracy")} <= set(expected.values())
     assert all(tenant == drifting for tenant, _ in expected.values())
 
     reader = AlertReader(kafka_brokers, {drifting, steady})
@@ -184,8 +226,9 @@ def test_alerts_are_not_sent_twice_across_sigkill(kafka_brokers, setup, unique):
     a, b, c = unique("before"), unique("killed"), unique("after")
     # bot replies and feedback only: the embedder's time would go to no purpose here
     runs = {t: scenario(t, seed, True, users=False) for seed, t in enumerate((a, b, c), start=10)}
-    expected = expected_ids([m for ms, _ in runs.values() for m in ms],
-                            [f for _, fs in runs.values() for f in fs])
+    expected = expected_ids(
+        [m for ms, _ in runs.values() for m in ms], [f for _, fs in runs.values() for f in fs]
+    )
     want = {t: {i for i, (tenant, _) in expected.items() if tenant == t} for t in runs}
     assert all(want.values())
     reader = AlertReader(kafka_brokers, set(runs))

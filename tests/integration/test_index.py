@@ -44,8 +44,28 @@ T0 = 1_714_532_400_000  # 2024-05-01T03:00:00Z
 GAP_S = 600  # event-time gaps of 700 s and more close segments; no test runs that long
 MAX_TOKENS = 40
 SEGMENTING = {"segment_gap_s": GAP_S, "segment_max_tokens": MAX_TOKENS}
-WORDS = ("đơn", "hàng", "giao", "ship", "đổi", "size", "áo", "màu", "đen", "hoàn", "tiền",
-         "order", "cancel", "delivery", "refund", "invoice", "shop", "ạ", "nhé", "ok")
+WORDS = (
+    "đơn",
+    "hàng",
+    "giao",
+    "ship",
+    "đổi",
+    "size",
+    "áo",
+    "màu",
+    "đen",
+    "hoàn",
+    "tiền",
+    "order",
+    "cancel",
+    "delivery",
+    "refund",
+    "invoice",
+    "shop",
+    "ạ",
+    "nhé",
+    "ok",
+)
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +73,7 @@ def embedder():
     return load_embedder()
 
 
-def collection(client, embedder, tenant: str):  # noqa: ANN201
+def collection(client, embedder, tenant: str):
     return client.collections.get(collection_name(embedder.version)).with_tenant(tenant)
 
 
@@ -83,34 +103,47 @@ def expected_segments(messages: list[ChatMessage], count_tokens) -> dict[uuid.UU
         convs[m.key].append(m)
     out: list[Segment] = []
     for conv in convs.values():
-        builder = SegmentBuilder(SegmentState(), gap_ms=GAP_S * 1000, max_tokens=MAX_TOKENS,
-                                 coalesce_ms=0, count_tokens=count_tokens, clock=lambda: 0)
+        builder = SegmentBuilder(
+            SegmentState(),
+            gap_ms=GAP_S * 1000,
+            max_tokens=MAX_TOKENS,
+            coalesce_ms=0,
+            count_tokens=count_tokens,
+            clock=lambda: 0,
+        )
         for m in conv:
             out += builder.add([m])
         out += builder.flush()
     return {s.uuid: s for s in latest_versions(out)}
 
 
-def assert_matches(objects: dict[uuid.UUID, object], expected: dict[uuid.UUID, Segment],
-                   dim: int) -> None:
-    assert message_ids(objects) == {u: [ln.message_id for ln in s.lines]
-                                    for u, s in expected.items()}
+def assert_matches(
+    objects: dict[uuid.UUID, object], expected: dict[uuid.UUID, Segment], dim: int
+) -> None:
+    assert message_ids(objects) == {
+        u: [ln.message_id for ln in s.lines] for u, s in expected.items()
+    }
     for u, seg in expected.items():
         props = objects[u].properties
         assert props["text"] == seg.text
         assert props["segment"] == seg.number and props["message_count"] == len(seg.lines)
         assert (props["tenant"], props["conversation_id"]) == (seg.tenant, seg.conversation_id)
         assert len(objects[u].vector["default"]) == dim
-    every_id = [(o.properties["tenant"], i) for o in objects.values()
-                for i in o.properties["message_ids"]]
+    every_id = [
+        (o.properties["tenant"], i) for o in objects.values() for i in o.properties["message_ids"]
+    ]
     assert len(every_id) == len(set(every_id))  # each message in exactly one segment
 
 
 def contents(objects: dict[uuid.UUID, object]) -> dict[uuid.UUID, tuple[dict, np.ndarray]]:
     """What a replay must reproduce: every property but `indexed_at`, and the vector."""
-    return {u: ({k: v for k, v in o.properties.items() if k != "indexed_at"},
-                np.asarray(o.vector["default"]))
-            for u, o in objects.items()}
+    return {
+        u: (
+            {k: v for k, v in o.properties.items() if k != "indexed_at"},
+            np.asarray(o.vector["default"]),
+        )
+        for u, o in objects.items()
+    }
 
 
 def assert_same_contents(first: dict, second: dict) -> None:
@@ -120,12 +153,17 @@ def assert_same_contents(first: dict, second: dict) -> None:
         assert np.allclose(second[u][1], vector, atol=1e-5)
 
 
-def indexed_at_ms(obj) -> int:  # noqa: ANN001
+def indexed_at_ms(obj) -> int:
     return round(obj.properties["indexed_at"].timestamp() * 1000)
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float, flow=None, log: Path | None = None,
-             what: str = "the index") -> None:
+def wait_for(
+    check: Callable[[], bool],
+    timeout_s: float,
+    flow=None,
+    log: Path | None = None,
+    what: str = "the index",
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
@@ -139,8 +177,10 @@ def wait_for(check: Callable[[], bool], timeout_s: float, flow=None, log: Path |
 
 # --- chat.messages streams -----------------------------------------------------------------
 
-def chat_stream(seed: int, tenants: tuple[str, ...], conversations: int, n: int,
-                duplicates: float = 0.05) -> list[ChatMessage]:
+
+def chat_stream(
+    seed: int, tenants: tuple[str, ...], conversations: int, n: int, duplicates: float = 0.05
+) -> list[ChatMessage]:
     """Interleaved conversations with long event-time gaps and redelivered messages."""
     rand = random.Random(seed)
     convs = [(tenants[i % len(tenants)], f"conv-{seed}-{i}") for i in range(conversations)]
@@ -149,14 +189,23 @@ def chat_stream(seed: int, tenants: tuple[str, ...], conversations: int, n: int,
     out: list[ChatMessage] = []
     for i in range(n):
         tenant, conv = c = rand.choice(convs)
-        clocks[c] += 1000 * (rand.randint(700, 3000) if rand.random() < 0.15
-                             else rand.randint(5, 90))
+        clocks[c] += 1000 * (
+            rand.randint(700, 3000) if rand.random() < 0.15 else rand.randint(5, 90)
+        )
         text = " ".join(rand.choice(WORDS) for _ in range(rand.randint(2, 8)))
         current = ChatMessage(
-            message_id=f"shopee:{seed}-{i}", idempotency_key=f"shopee:{seed}-{i}",
-            tenant=tenant, source="webhook", platform="shopee", conversation_id=conv,
-            sender_id="u-1", role=rand.choice(("user", "agent")), text=text, language="vi",
-            event_ms=clocks[c], received_at=clocks[c] + 50,
+            message_id=f"shopee:{seed}-{i}",
+            idempotency_key=f"shopee:{seed}-{i}",
+            tenant=tenant,
+            source="webhook",
+            platform="shopee",
+            conversation_id=conv,
+            sender_id="u-1",
+            role=rand.choice(("user", "agent")),
+            text=text,
+            language="vi",
+            event_ms=clocks[c],
+            received_at=clocks[c] + 50,
         )
         out.append(current)
         if c in last and rand.random() < duplicates:
@@ -171,8 +220,7 @@ def producer(brokers: str) -> Producer:
     return Producer({"bootstrap.servers": brokers, "linger.ms": 5, "enable.idempotence": True})
 
 
-def produce(brokers: str, topic: str, messages: list[ChatMessage],
-            pause_s: float = 0.0) -> None:
+def produce(brokers: str, topic: str, messages: list[ChatMessage], pause_s: float = 0.0) -> None:
     p = producer(brokers)
     for m in messages:
         p.produce(topic, key=m.key.encode(), value=m.to_json())
@@ -184,12 +232,15 @@ def produce(brokers: str, topic: str, messages: list[ChatMessage],
 
 def read_topic(brokers: str, topic: str) -> list[ChatMessage]:
     """Everything on the topic, in each partition's order (a conversation is in one)."""
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": uuid.uuid4().hex,
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": brokers, "group.id": uuid.uuid4().hex, "enable.auto.commit": False}
+    )
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in parts}
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in parts
+        }
         consumer.assign([TopicPartition(topic, p, 0) for p in parts])
         out: list[ChatMessage] = []
         done = {p for p, end in ends.items() if end == 0}
@@ -207,8 +258,11 @@ def read_topic(brokers: str, topic: str) -> list[ChatMessage]:
 
 
 def start_index(brokers: str, topic: str, log: Path, recovery: Path | None = None):
-    spec = f"flows.index:build(index_source='kafka:{topic}', " + ", ".join(
-        f"{k}={v!r}" for k, v in SEGMENTING.items()) + ")"
+    spec = (
+        f"flows.index:build(index_source='kafka:{topic}', "
+        + ", ".join(f"{k}={v!r}" for k, v in SEGMENTING.items())
+        + ")"
+    )
     args = [sys.executable, "-m", "bytewax.run", spec]
     if recovery is not None:
         args += ["-r", str(recovery), "-s", "1", "-b", "0"]
@@ -217,11 +271,10 @@ def start_index(brokers: str, topic: str, log: Path, recovery: Path | None = Non
         return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
 
 
-def stop(flow) -> None:  # noqa: ANN001
+def stop(flow) -> None:
     if flow.poll() is None:
         flow.send_signal(signal.SIGKILL)
     flow.wait()
-
 
 
 def unit(seed: int, dim: int) -> np.ndarray:
@@ -229,8 +282,9 @@ def unit(seed: int, dim: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def test_writer_skips_stale_versions_and_returns_refused_objects(weaviate_client, embedder,
-                                                                 settings, unique) -> None:
+def test_writer_skips_stale_versions_and_returns_refused_objects(
+    weaviate_client, embedder, settings, unique
+) -> None:
     from flows.index import writer_for
 
     tenant = unique("acme")
@@ -247,14 +301,16 @@ def test_writer_skips_stale_versions_and_returns_refused_objects(weaviate_client
         written = writer.write([short], np.stack([unit(2, dim)]))
         assert written.stale == [short] and not written.stored
         obj = collection(weaviate_client, embedder, tenant).query.fetch_object_by_id(
-            full.uuid, include_vector=True)
+            full.uuid, include_vector=True
+        )
         assert obj.properties["message_ids"] == [ln.message_id for ln in lines]
         assert np.allclose(obj.vector["default"], unit(1, dim), atol=1e-6)
 
         written = writer.write([full], np.stack([unit(3, dim)]))  # as long: rewritten
         assert [seg for seg, _ in written.stored] == [full]
         obj = collection(weaviate_client, embedder, tenant).query.fetch_object_by_id(
-            full.uuid, include_vector=True)
+            full.uuid, include_vector=True
+        )
         assert np.allclose(obj.vector["default"], unit(3, dim), atol=1e-6)
 
         # A vector of the wrong length is refused: a dead letter, the rest is stored.
@@ -275,8 +331,9 @@ def topic(kafka_brokers: str, unique) -> str:
     return name
 
 
-def test_kafka_replay_from_scratch_is_idempotent(kafka_brokers, weaviate_client, embedder,
-                                                 topic, unique, tmp_path) -> None:
+def test_kafka_replay_from_scratch_is_idempotent(
+    kafka_brokers, weaviate_client, embedder, topic, unique, tmp_path
+) -> None:
     tenants = (unique("acme"), unique("globex"))
     produce(kafka_brokers, topic, chat_stream(21, tenants, conversations=10, n=180))
     expected = expected_segments(read_topic(kafka_brokers, topic), embedder.token_counts)
@@ -288,9 +345,9 @@ def test_kafka_replay_from_scratch_is_idempotent(kafka_brokers, weaviate_client,
 
         def done() -> bool:
             objects = stored_all(weaviate_client, embedder, tenants)
-            return (message_ids(objects) == {u: [ln.message_id for ln in s.lines]
-                                             for u, s in expected.items()}
-                    and all(indexed_at_ms(o) >= started_ms for o in objects.values()))
+            return message_ids(objects) == {
+                u: [ln.message_id for ln in s.lines] for u, s in expected.items()
+            } and all(indexed_at_ms(o) >= started_ms for o in objects.values())
 
         try:
             wait_for(done, 90, flow, log)
@@ -309,7 +366,8 @@ KILLS = 5
 
 
 def test_sigkill_at_random_points_leaves_each_segment_once_and_whole(
-        kafka_brokers, weaviate_client, embedder, settings, topic, unique, tmp_path) -> None:
+    kafka_brokers, weaviate_client, embedder, settings, topic, unique, tmp_path
+) -> None:
     tenant = unique("acme")
     rand = random.Random(77)
     messages = chat_stream(77, (tenant,), conversations=12, n=500)
@@ -363,6 +421,7 @@ def test_sigkill_at_random_points_leaves_each_segment_once_and_whole(
     checker = threading.Thread(target=check)
     producing.start()
     checker.start()
+
     def last_write_ms() -> int:
         objects = stored(weaviate_client, embedder, tenant).values()
         return max((indexed_at_ms(o) for o in objects), default=0)
@@ -372,8 +431,13 @@ def test_sigkill_at_random_points_leaves_each_segment_once_and_whole(
             started_ms = time.time_ns() // 1_000_000
             flow = start_index(kafka_brokers, topic, log, recovery)
             # Kill it at a random point once it is at work: after its first write.
-            wait_for(lambda s=started_ms: last_write_ms() >= s, 60, flow, log,
-                     "a write of the restarted flow")
+            wait_for(
+                lambda s=started_ms: last_write_ms() >= s,
+                60,
+                flow,
+                log,
+                "a write of the restarted flow",
+            )
             time.sleep(rand.uniform(0.0, 2.0))
             assert flow.poll() is None, log.read_text(errors="replace")[-3000:]
             flow.send_signal(signal.SIGKILL)
@@ -385,8 +449,12 @@ def test_sigkill_at_random_points_leaves_each_segment_once_and_whole(
         want = {u: [ln.message_id for ln in s.lines] for u, s in expected.items()}
         flow = start_index(kafka_brokers, topic, log, recovery)
         try:
-            wait_for(lambda: message_ids(stored(weaviate_client, embedder, tenant)) == want,
-                     90, flow, log)
+            wait_for(
+                lambda: message_ids(stored(weaviate_client, embedder, tenant)) == want,
+                90,
+                flow,
+                log,
+            )
             time.sleep(2)  # late rewrites, if any, must not change the result
         finally:
             stop(flow)
@@ -425,11 +493,22 @@ MARKERS = ("[PHONE]", "[NATIONAL_ID]", "[EMAIL]", "[PERSON]", "[CARD]")
 
 
 def envelope(tenant: str, conv: str, mid: str, event_ms: int, text: str, role: str) -> str:
-    return orjson.dumps({
-        "source": "webhook", "tenant": tenant, "received_at": event_ms + 100,
-        "payload": {"id": mid, "platform": "shopee", "conversation_id": conv,
-                    "user_id": "u-1", "role": role, "content": text, "timestamp": event_ms},
-    }).decode()
+    return orjson.dumps(
+        {
+            "source": "webhook",
+            "tenant": tenant,
+            "received_at": event_ms + 100,
+            "payload": {
+                "id": mid,
+                "platform": "shopee",
+                "conversation_id": conv,
+                "user_id": "u-1",
+                "role": role,
+                "content": text,
+                "timestamp": event_ms,
+            },
+        }
+    ).decode()
 
 
 def phrase(rand: random.Random) -> str:
@@ -451,27 +530,49 @@ def pipeline(tmp_path_factory, weaviate_client, embedder):
         event_ms = T0 + 3_600_000
         for i, text in enumerate(PII_LINES + (phrases[tenant], "cảm ơn shop nhiều")):
             event_ms += rand.randint(5, 90) * 1000
-            lines.append(envelope(tenant, f"pii-{t_i}", f"p-{t_i}-{i}", event_ms, text,
-                                  "user" if i % 3 else "agent"))
+            lines.append(
+                envelope(
+                    tenant,
+                    f"pii-{t_i}",
+                    f"p-{t_i}-{i}",
+                    event_ms,
+                    text,
+                    "user" if i % 3 else "agent",
+                )
+            )
     tmp = tmp_path_factory.mktemp("pipeline")
     source = tmp / "stream.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def once(name: str) -> dict:
         started_ms = time.time_ns() // 1_000_000
-        run_main(build(source=f"file:{source}", sink=f"file:{tmp / name}",
-                       archive_dir=str(tmp / f"{name}-archive"), metrics_port=0,
-                       allowed_lateness_s=600, **SEGMENTING))
+        run_main(
+            build(
+                source=f"file:{source}",
+                sink=f"file:{tmp / name}",
+                archive_dir=str(tmp / f"{name}-archive"),
+                metrics_port=0,
+                allowed_lateness_s=600,
+                **SEGMENTING,
+            )
+        )
         objects = stored_all(weaviate_client, embedder, tenants)
         assert objects and all(indexed_at_ms(o) >= started_ms for o in objects.values())
         return objects
 
     first = once("run1")
     second = once("run2")
-    messages = [ChatMessage.from_json(line)
-                for line in (tmp / "run2" / "messages.jsonl").read_bytes().splitlines()]
-    return {"tenants": tenants, "phrases": phrases, "first": first, "second": second,
-            "messages": messages}
+    messages = [
+        ChatMessage.from_json(line)
+        for line in (tmp / "run2" / "messages.jsonl").read_bytes().splitlines()
+    ]
+    return {
+        "tenants": tenants,
+        "phrases": phrases,
+        "first": first,
+        "second": second,
+        "messages": messages,
+    }
 
 
 def test_file_replay_is_idempotent_and_segments_every_message(pipeline, embedder) -> None:
@@ -491,8 +592,11 @@ def test_no_pii_reaches_weaviate(pipeline) -> None:
     objects = pipeline["second"]
     found = {u: redact(o.properties["text"]).spans for u, o in objects.items()}
     assert {u: spans for u, spans in found.items() if spans} == {}
-    pii_texts = "\n".join(o.properties["text"] for o in objects.values()
-                          if o.properties["conversation_id"].startswith("pii-"))
+    pii_texts = "\n".join(
+        o.properties["text"]
+        for o in objects.values()
+        if o.properties["conversation_id"].startswith("pii-")
+    )
     for marker in MARKERS:  # the PII lines are there, redacted
         assert marker in pii_texts
 
@@ -501,14 +605,15 @@ def hit_ids(objects: Iterable) -> set[uuid.UUID]:
     return {o.uuid for o in objects}
 
 
-def graphql(settings, query: str) -> dict:  # noqa: ANN001
+def graphql(settings, query: str) -> dict:
     resp = httpx.post(f"{settings.weaviate_url}/v1/graphql", json={"query": query}, timeout=30)
     resp.raise_for_status()
     return resp.json()
 
 
-def test_no_query_of_one_tenant_returns_another_tenants_data(pipeline, weaviate_client,
-                                                            embedder, settings) -> None:
+def test_no_query_of_one_tenant_returns_another_tenants_data(
+    pipeline, weaviate_client, embedder, settings
+) -> None:
     from flows.query import graphql_search, search
 
     a, b = pipeline["tenants"]
@@ -540,8 +645,11 @@ def test_no_query_of_one_tenant_returns_another_tenants_data(pipeline, weaviate_
         }
         out = {}
         for name, arg in args.items():
-            body = graphql(settings, f'{{ Get {{ {ALIAS}(tenant: "{tenant}", limit: 50, {arg}) '
-                                     "{ tenant _additional { id } } } }")
+            body = graphql(
+                settings,
+                f'{{ Get {{ {ALIAS}(tenant: "{tenant}", limit: 50, {arg}) '
+                "{ tenant _additional { id } } } }",
+            )
             assert "errors" not in body, body
             rows = body["data"]["Get"][ALIAS]
             assert {r["tenant"] for r in rows} <= {tenant}
@@ -559,8 +667,10 @@ def test_no_query_of_one_tenant_returns_another_tenants_data(pipeline, weaviate_
         assert for_a["bm25"] == {target}
 
     convs_of_b = {objects[u].properties["conversation_id"] for u in of_b}
-    for hits in (search(weaviate_client, embedder, b, words, limit=20),
-                 graphql_search(settings, embedder, b, words, limit=20)):
+    for hits in (
+        search(weaviate_client, embedder, b, words, limit=20),
+        graphql_search(settings, embedder, b, words, limit=20),
+    ):
         assert hits and {h.conversation_id for h in hits} <= convs_of_b
         assert not any(words in h.text for h in hits)
 
@@ -575,24 +685,30 @@ def test_a_query_without_a_tenant_fails(pipeline, weaviate_client, embedder, set
         q.bm25(query="shop", limit=1)
     with pytest.raises(WeaviateBaseError, match="(?i)tenant"):
         q.hybrid(query="shop", vector=vector, limit=1, return_metadata=MetadataQuery(score=True))
-    body = graphql(settings, f'{{ Get {{ {ALIAS}(limit: 1, bm25: {{query: "shop"}}) '
-                             "{ text } } }")
+    body = graphql(
+        settings, f'{{ Get {{ {ALIAS}(limit: 1, bm25: {{query: "shop"}}) {{ text }} }} }}'
+    )
     assert body.get("errors") and "tenant" in orjson.dumps(body["errors"]).decode().lower()
     assert not (body.get("data") or {}).get("Get", {}).get(ALIAS)
 
 
-def test_graphql_and_client_find_the_segment_of_a_fresh_phrase(pipeline, weaviate_client,
-                                                               embedder, settings) -> None:
+def test_graphql_and_client_find_the_segment_of_a_fresh_phrase(
+    pipeline, weaviate_client, embedder, settings
+) -> None:
     from flows.query import graphql_search, search
 
     objects = pipeline["second"]
     for tenant, words in pipeline["phrases"].items():
         (target,) = [o for o in objects.values() if words in o.properties["text"]]
-        for hits in (search(weaviate_client, embedder, tenant, words),
-                     graphql_search(settings, embedder, tenant, words)):
+        for hits in (
+            search(weaviate_client, embedder, tenant, words),
+            graphql_search(settings, embedder, tenant, words),
+        ):
             assert hits, tenant
             top = hits[0]
-            assert (top.conversation_id, top.segment) == (target.properties["conversation_id"],
-                                                         target.properties["segment"])
+            assert (top.conversation_id, top.segment) == (
+                target.properties["conversation_id"],
+                target.properties["segment"],
+            )
             assert words in top.text
             assert top.message_ids == list(target.properties["message_ids"])

@@ -50,8 +50,13 @@ class OutputReader:
     def __init__(self, brokers: str, topic: str, tenants: set[str]) -> None:
         self.tenants = tenants
         self.records: list[dict] = []
-        self.consumer = Consumer({"bootstrap.servers": brokers, "group.id": uuid.uuid4().hex,
-                                  "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": brokers,
+                "group.id": uuid.uuid4().hex,
+                "enable.auto.commit": False,
+            }
+        )
         meta = self.consumer.list_topics(topic, timeout=10).topics[topic]
         self.consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
 
@@ -72,10 +77,22 @@ def start_flow(brokers: str, topics: dict[str, str], recovery: Path, archive: Pa
     source = "kafka:" + ",".join(topics.values())
     env = {**os.environ, "HEADWATER_KAFKA_BROKERS": brokers, "HEADWATER_METRICS_PORT": "0"}
     return subprocess.Popen(
-        [sys.executable, "-m", "bytewax.run",
-         f"flows.ingest:build(source={source!r}, archive_dir={str(archive)!r})",
-         "-r", str(recovery), "-s", "1", "-b", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "bytewax.run",
+            f"flows.ingest:build(source={source!r}, archive_dir={str(archive)!r})",
+            "-r",
+            str(recovery),
+            "-s",
+            "1",
+            "-b",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -99,8 +116,11 @@ def setup(kafka_brokers: str, unique, tmp_path: Path):
     recovery = tmp_path / "recovery"
     recovery.mkdir()
     subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True)
-    readers = {kind: OutputReader(kafka_brokers, topic.name, set(tenants))
-               for kind, topic in OUTPUT_TOPICS.items() if kind != "pii_audit"}
+    readers = {
+        kind: OutputReader(kafka_brokers, topic.name, set(tenants))
+        for kind, topic in OUTPUT_TOPICS.items()
+        if kind != "pii_audit"
+    }
     yield topics, tenants, recovery, readers
     for reader in readers.values():
         reader.close()
@@ -114,10 +134,16 @@ def test_kafka_ingest_matches_the_file_mode_result(kafka_brokers, setup, tmp_pat
     flow = start_flow(kafka_brokers, topics, recovery, tmp_path / "archive")
     try:
         produce(kafka_brokers, lines, topics)
-        wait_for(readers, lambda: (
-            len(readers["messages"].records) >= len(expected.messages)
-            and len(readers["rejected"].records) >= sum(expected.rejected.values())
-            and len(readers["feedback"].records) >= expected.feedback), 120, flow)
+        wait_for(
+            readers,
+            lambda: (
+                len(readers["messages"].records) >= len(expected.messages)
+                and len(readers["rejected"].records) >= sum(expected.rejected.values())
+                and len(readers["feedback"].records) >= expected.feedback
+            ),
+            120,
+            flow,
+        )
     finally:
         flow.kill()
         flow.wait()
@@ -140,8 +166,9 @@ def test_sigkill_and_restart_lose_nothing(kafka_brokers, setup, tmp_path) -> Non
 
     flow = start_flow(kafka_brokers, topics, recovery, archive)
     produce(kafka_brokers, lines[:half], topics)
-    wait_for(readers, lambda: len(readers["messages"].records) > len(expected.messages) // 4,
-             120, flow)
+    wait_for(
+        readers, lambda: len(readers["messages"].records) > len(expected.messages) // 4, 120, flow
+    )
     time.sleep(1.5)  # let at least one snapshot cover part of the input
     flow.send_signal(signal.SIGKILL)
     flow.wait()
@@ -149,9 +176,15 @@ def test_sigkill_and_restart_lose_nothing(kafka_brokers, setup, tmp_path) -> Non
     flow = start_flow(kafka_brokers, topics, recovery, archive)
     try:
         produce(kafka_brokers, lines[half:], topics)
-        wait_for(readers, lambda: {
-            (m["tenant"], m["message_id"]) for m in readers["messages"].records
-        } >= expected.messages, 180, flow)
+        wait_for(
+            readers,
+            lambda: (
+                {(m["tenant"], m["message_id"]) for m in readers["messages"].records}
+                >= expected.messages
+            ),
+            180,
+            flow,
+        )
         time.sleep(3)  # anything still arriving would be a duplicate: count it too
         for reader in readers.values():
             reader.poll(1)
@@ -162,8 +195,10 @@ def test_sigkill_and_restart_lose_nothing(kafka_brokers, setup, tmp_path) -> Non
     ids = [(m["tenant"], m["message_id"]) for m in readers["messages"].records]
     assert set(ids) == expected.messages  # nothing lost, nothing foreign
     replayed = len(ids) - len(set(ids))
-    print(f"\nSIGKILL replay: {replayed} duplicate records on chat.messages "
-          f"out of {len(set(ids))} messages")
+    print(
+        f"\nSIGKILL replay: {replayed} duplicate records on chat.messages "
+        f"out of {len(set(ids))} messages"
+    )
     assert replayed < len(expected.messages) / 2
 
 
@@ -174,10 +209,19 @@ def test_file_sink_resumes_without_duplicates_after_sigkill(tmp_path: Path) -> N
     out, recovery = tmp_path / "out", tmp_path / "recovery"
     recovery.mkdir()
     subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True)
-    args = [sys.executable, "-m", "bytewax.run",
-            f"flows.ingest:build(source='file:{src}', sink='file:{out}', "
-            f"archive_dir='{tmp_path / 'archive'}', metrics_port=0)",
-            "-r", str(recovery), "-s", "1", "-b", "0"]
+    args = [
+        sys.executable,
+        "-m",
+        "bytewax.run",
+        f"flows.ingest:build(source='file:{src}', sink='file:{out}', "
+        f"archive_dir='{tmp_path / 'archive'}', metrics_port=0)",
+        "-r",
+        str(recovery),
+        "-s",
+        "1",
+        "-b",
+        "0",
+    ]
 
     flow = subprocess.Popen(args, cwd=ROOT)
     messages = out / "messages.jsonl"
@@ -191,7 +235,9 @@ def test_file_sink_resumes_without_duplicates_after_sigkill(tmp_path: Path) -> N
     flow.wait()
 
     subprocess.run(args, cwd=ROOT, check=True, timeout=300)
-    ids = [(m["tenant"], m["message_id"])
-           for m in map(orjson.loads, messages.read_bytes().splitlines())]
+    ids = [
+        (m["tenant"], m["message_id"])
+        for m in map(orjson.loads, messages.read_bytes().splitlines())
+    ]
     assert len(ids) == len(set(ids))
     assert set(ids) == gen.expected.messages

@@ -16,8 +16,15 @@ from schemas.segment import Segment, SegmentLine
 
 def segment(tenant: str, conversation: str, texts: list[str]) -> Segment:
     lines = tuple(
-        SegmentLine(f"webhook:{conversation}-{i}", "user", text, "en", "webhook",
-                    1_714_532_400_000 + i * 1000, 1_714_532_400_000 + i * 1000)
+        SegmentLine(
+            f"webhook:{conversation}-{i}",
+            "user",
+            text,
+            "en",
+            "webhook",
+            1_714_532_400_000 + i * 1000,
+            1_714_532_400_000 + i * 1000,
+        )
         for i, text in enumerate(texts)
     )
     return Segment(tenant, conversation, 2_278_000, lines)
@@ -28,7 +35,7 @@ def model_version() -> str:
     return load_embedder().version
 
 
-def connect(settings):  # noqa: ANN001, ANN201
+def connect(settings):
     return lambda: connect_weaviate(settings)
 
 
@@ -65,15 +72,18 @@ def test_a_shorter_version_never_replaces_a_longer_one(
     writer.close()
 
     assert written.stale == [shorter] and written.stored == []
-    stored = weaviate_client.collections.get(writer.name).with_tenant(tenant).query \
-        .fetch_object_by_id(longer.uuid)
+    stored = (
+        weaviate_client.collections.get(writer.name)
+        .with_tenant(tenant)
+        .query.fetch_object_by_id(longer.uuid)
+    )
     assert stored.properties["message_count"] == 3
 
 
 def test_an_outage_is_retried_until_it_ends(settings, unique, model_version) -> None:
     attempts = []
 
-    def flaky():  # noqa: ANN202
+    def flaky():
         attempts.append(1)
         if len(attempts) < 3:
             raise WeaviateConnectionError("refused")
@@ -88,8 +98,8 @@ def test_an_outage_is_retried_until_it_ends(settings, unique, model_version) -> 
 
 def test_an_outage_past_the_bound_raises(unique, model_version) -> None:
     nowhere = Settings(weaviate_url="http://127.0.0.1:9", weaviate_grpc_port=19)
-    writer = SegmentWriter(lambda: connect_weaviate(nowhere, timeout_s=1),
-                           model_version, retry_s=1)
+    writer = SegmentWriter(lambda: connect_weaviate(nowhere, timeout_s=1), model_version, retry_s=1)
     with pytest.raises(WeaviateConnectionError):
-        writer.write([segment(unique("down"), "c-1", ["hello"])],
-                     np.ones((1, 384), dtype=np.float32))
+        writer.write(
+            [segment(unique("down"), "c-1", ["hello"])], np.ones((1, 384), dtype=np.float32)
+        )

@@ -97,7 +97,8 @@ def test_alias_is_created_and_switched(weaviate_client, unique) -> None:
     alias = unique("TestAlias").replace("_", "")
     for name, text in ((blue, "model v1"), (green, "model v2")):
         c = weaviate_client.collections.create(
-            name, vector_config=wc.Configure.Vectors.self_provided(),
+            name,
+            vector_config=wc.Configure.Vectors.self_provided(),
             properties=[wc.Property(name="text", data_type=wc.DataType.TEXT)],
         )
         c.data.insert(properties={"text": text}, vector=unit(1))

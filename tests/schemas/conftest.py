@@ -20,8 +20,14 @@ def ingest_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     tmp = tmp_path_factory.mktemp("ingest")
     out = tmp / "out"
-    run_main(build(source=f"file:{SAMPLE}", sink=f"file:{out}",
-                   archive_dir=str(tmp / "archive"), metrics_port=0))
+    run_main(
+        build(
+            source=f"file:{SAMPLE}",
+            sink=f"file:{out}",
+            archive_dir=str(tmp / "archive"),
+            metrics_port=0,
+        )
+    )
     return out
 
 
@@ -55,10 +61,13 @@ def drift_alerts() -> list:
     # Data drift: pasted order details make messages longer after 1,500.
     rng, drift = random.Random(3), TenantDrift("globex", CONFIG)
     vectors = unit_vectors(3, 2500, CENTERS[0])
-    long = ("Đơn hàng #12345 gồm 3 áo thun màu đen size L, giao tới 12 Nguyễn Huệ, quận 1, "
-            "thanh toán khi nhận hàng ạ")
+    long = (
+        "Đơn hàng #12345 gồm 3 áo thun màu đen size L, giao tới 12 Nguyễn Huệ, quận 1, "
+        "thanh toán khi nhận hàng ạ"
+    )
     for i in range(2500):
         text = long if i >= 1500 and rng.random() < 0.5 else "Shop ơi còn hàng không ạ"
-        alerts += drift.on_user_message(message(i, "user", text, tenant="globex"),
-                                        np.asarray(vectors[i]))
+        alerts += drift.on_user_message(
+            message(i, "user", text, tenant="globex"), np.asarray(vectors[i])
+        )
     return alerts

@@ -47,9 +47,21 @@ def test_checked_in_schemas_are_current() -> None:
 
 
 def test_every_boundary_record_has_exactly_one_file() -> None:
-    assert {p.name for p in SCHEMA_DIR.glob(f"*{SUFFIX}")} == set(generate()) == {
-        f"{stem}{SUFFIX}" for stem in ("raw.envelope", "chat.messages", "chat.rejected",
-                                       "chat.feedback", "pii.audit", "drift.alerts")}
+    assert (
+        {p.name for p in SCHEMA_DIR.glob(f"*{SUFFIX}")}
+        == set(generate())
+        == {
+            f"{stem}{SUFFIX}"
+            for stem in (
+                "raw.envelope",
+                "chat.messages",
+                "chat.rejected",
+                "chat.feedback",
+                "pii.audit",
+                "drift.alerts",
+            )
+        }
+    )
 
 
 def test_output_is_deterministic_sorted_and_ends_in_one_newline() -> None:
@@ -96,12 +108,22 @@ def test_check_names_stale_missing_and_extra_files(tmp_path: Path, capsys) -> No
 
 
 def test_python_dash_m_schemas_check(tmp_path: Path) -> None:
-    stale = subprocess.run([sys.executable, "-m", "schemas", "--check", "--dir", str(tmp_path)],
-                           cwd=ROOT, capture_output=True, text=True, check=False)
+    stale = subprocess.run(
+        [sys.executable, "-m", "schemas", "--check", "--dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert stale.returncode == 1
     assert all(f"{stem}{SUFFIX}" in stale.stderr for stem in BOUNDARY_RECORDS)
-    current = subprocess.run([sys.executable, "-m", "schemas", "--check"], cwd=ROOT,
-                             capture_output=True, text=True, check=False)
+    current = subprocess.run(
+        [sys.executable, "-m", "schemas", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert current.returncode == 0, current.stderr
 
 
@@ -136,7 +158,12 @@ def test_accepted_envelopes_validate_and_refused_ones_were_rejected() -> None:
 
 def test_drift_alerts_validate(drift_alerts: list) -> None:
     assert {a.signal for a in drift_alerts} == {
-        "embedding", "refusal", "toxicity", "accuracy", "data"}
+        "embedding",
+        "refusal",
+        "toxicity",
+        "accuracy",
+        "data",
+    }
     assert invalid("drift.alerts", [a.to_json() for a in drift_alerts]) == []
 
 
@@ -147,36 +174,87 @@ def test_drift_alerts_validate(drift_alerts: list) -> None:
 def valid_record(stem: str) -> dict[str, Any]:
     records: dict[str, dict[str, Any]] = {
         "chat.messages": {
-            "message_id": "zalo:96d3cdf3", "idempotency_key": "zalo:96d3cdf3", "tenant": "acme",
-            "source": "zalo", "platform": "zalo", "conversation_id": "zalo:3886:2468",
-            "sender_id": "2468", "role": "user", "text": "Xin chào", "language": "vi",
-            "event_time": "2024-05-01T03:00:00.123Z", "pii": [{"kind": "phone", "count": 1}],
-            "late": False, "received_at": 1714532400500},
-        "chat.rejected": {"reason": "not_json", "errors": ["x"], "source": None, "tenant": None,
-                          "received_at": 1714532400500, "raw": "{"},
-        "chat.feedback": {"feedback_id": "webhook:f-1", "tenant": "acme", "source": "webhook",
-                          "platform": "webhook", "message_id": "webhook:m-1",
-                          "conversation_id": "c-1", "score": 0.5,
-                          "event_time": "2024-05-01T03:00:00.123Z", "received_at": 1714532400500},
-        "pii.audit": {"message_id": "zalo:1", "kind": "phone", "start": 4, "end": 16,
-                      "value_hmac": "ab" * 32, "key_id": "3b1f0c2a9d4e"},
+            "message_id": "zalo:96d3cdf3",
+            "idempotency_key": "zalo:96d3cdf3",
+            "tenant": "acme",
+            "source": "zalo",
+            "platform": "zalo",
+            "conversation_id": "zalo:3886:2468",
+            "sender_id": "2468",
+            "role": "user",
+            "text": "Xin chào",
+            "language": "vi",
+            "event_time": "2024-05-01T03:00:00.123Z",
+            "pii": [{"kind": "phone", "count": 1}],
+            "late": False,
+            "received_at": 1714532400500,
+        },
+        "chat.rejected": {
+            "reason": "not_json",
+            "errors": ["x"],
+            "source": None,
+            "tenant": None,
+            "received_at": 1714532400500,
+            "raw": "{",
+        },
+        "chat.feedback": {
+            "feedback_id": "webhook:f-1",
+            "tenant": "acme",
+            "source": "webhook",
+            "platform": "webhook",
+            "message_id": "webhook:m-1",
+            "conversation_id": "c-1",
+            "score": 0.5,
+            "event_time": "2024-05-01T03:00:00.123Z",
+            "received_at": 1714532400500,
+        },
+        "pii.audit": {
+            "message_id": "zalo:1",
+            "kind": "phone",
+            "start": 4,
+            "end": 16,
+            "value_hmac": "ab" * 32,
+            "key_id": "3b1f0c2a9d4e",
+        },
         "drift.alerts": {
-            "alert_id": "a-1", "detector": "ADWIN", "signal": "refusal", "action": "retrain",
-            "severity": "warning", "tenant": "acme", "model_version": "m1",
-            "detected_at": "2024-05-01T03:00:00.000Z", "window": {"window_mean": 0.1},
-            "reference": {"id": "r"}, "cooldown_until": "2024-05-01T04:00:00.000Z",
+            "alert_id": "a-1",
+            "detector": "ADWIN",
+            "signal": "refusal",
+            "action": "retrain",
+            "severity": "warning",
+            "tenant": "acme",
+            "model_version": "m1",
+            "detected_at": "2024-05-01T03:00:00.000Z",
+            "window": {"window_mean": 0.1},
+            "reference": {"id": "r"},
+            "cooldown_until": "2024-05-01T04:00:00.000Z",
             "parameters": {"delta": 0.01},
-            "evidence": {"first_event_time": "2024-05-01T02:59:00.000Z",
-                         "last_event_time": "2024-05-01T03:00:00.000Z", "events": 10,
-                         "first_id": "a", "last_id": "b"}},
-        "raw.envelope": {"source": "zalo", "tenant": "acme", "received_at": 1714532400123,
-                         "payload": {"event_name": "user_send_text"}},
+            "evidence": {
+                "first_event_time": "2024-05-01T02:59:00.000Z",
+                "last_event_time": "2024-05-01T03:00:00.000Z",
+                "events": 10,
+                "first_id": "a",
+                "last_id": "b",
+            },
+        },
+        "raw.envelope": {
+            "source": "zalo",
+            "tenant": "acme",
+            "received_at": 1714532400123,
+            "payload": {"event_name": "user_send_text"},
+        },
     }
     return records[stem]
 
 
-WRONG = {"string": 12345, "integer": "12345", "number": "0.5", "boolean": "no",
-         "array": "[]", "object": "{}"}
+WRONG = {
+    "string": 12345,
+    "integer": "12345",
+    "number": "0.5",
+    "boolean": "no",
+    "array": "[]",
+    "object": "{}",
+}
 
 
 @pytest.mark.parametrize("stem", sorted(BOUNDARY_RECORDS))
@@ -198,25 +276,28 @@ def test_a_wrong_type_in_any_required_field_is_refused(stem: str) -> None:
     assert tried >= 1
 
 
-@pytest.mark.parametrize(("stem", "path", "value"), [
-    ("chat.messages", ["event_time"], 1714532400123),          # milliseconds, not the string
-    ("chat.messages", ["event_time"], "2024-05-01T10:00:00+07:00"),  # not UTC ms `Z`
-    ("chat.messages", ["role"], "robot"),
-    ("chat.messages", ["late"], None),
-    ("chat.messages", ["pii", 0, "count"], 0),
-    ("chat.messages", ["pii", 0, "kind"], 7),
-    ("chat.feedback", ["score"], 1.5),
-    ("chat.rejected", ["reason"], "because"),
-    ("chat.rejected", ["errors", 0], {"msg": "x"}),
-    ("drift.alerts", ["evidence", "events"], 0),
-    ("drift.alerts", ["evidence", "last_event_time"], 1714532400000),
-    ("drift.alerts", ["window", "window_mean"], "0.1"),
-    ("drift.alerts", ["action"], "panic"),
-    ("raw.envelope", ["source"], "telegram"),
-    ("raw.envelope", ["received_at"], -1),
-    ("raw.envelope", ["payload"], [1, 2]),
-    ("pii.audit", ["start"], -1),
-])
+@pytest.mark.parametrize(
+    ("stem", "path", "value"),
+    [
+        ("chat.messages", ["event_time"], 1714532400123),  # milliseconds, not the string
+        ("chat.messages", ["event_time"], "2024-05-01T10:00:00+07:00"),  # not UTC ms `Z`
+        ("chat.messages", ["role"], "robot"),
+        ("chat.messages", ["late"], None),
+        ("chat.messages", ["pii", 0, "count"], 0),
+        ("chat.messages", ["pii", 0, "kind"], 7),
+        ("chat.feedback", ["score"], 1.5),
+        ("chat.rejected", ["reason"], "because"),
+        ("chat.rejected", ["errors", 0], {"msg": "x"}),
+        ("drift.alerts", ["evidence", "events"], 0),
+        ("drift.alerts", ["evidence", "last_event_time"], 1714532400000),
+        ("drift.alerts", ["window", "window_mean"], "0.1"),
+        ("drift.alerts", ["action"], "panic"),
+        ("raw.envelope", ["source"], "telegram"),
+        ("raw.envelope", ["received_at"], -1),
+        ("raw.envelope", ["payload"], [1, 2]),
+        ("pii.audit", ["start"], -1),
+    ],
+)
 def test_the_validator_refuses_a_broken_field(stem: str, path: list, value: Any) -> None:
     record = copy.deepcopy(valid_record(stem))
     target = record

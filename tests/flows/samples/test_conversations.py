@@ -49,13 +49,20 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
     lines = gen.lines()
     tmp = tmp_path_factory.mktemp("sample")
     before = duplicates_counted()
-    flow = build(source=f"file:{SAMPLE}", sink=f"file:{tmp / 'out'}",
-                 archive_dir=str(tmp / "archive"), metrics_port=0)
+    flow = build(
+        source=f"file:{SAMPLE}",
+        sink=f"file:{tmp / 'out'}",
+        archive_dir=str(tmp / "archive"),
+        metrics_port=0,
+    )
     run_main(flow)
     out = tmp / "out"
     return Ingested(
-        gen.expected, len(lines), read_jsonl(out / "messages.jsonl"),
-        read_jsonl(out / "rejected.jsonl"), read_jsonl(out / "feedback.jsonl"),
+        gen.expected,
+        len(lines),
+        read_jsonl(out / "messages.jsonl"),
+        read_jsonl(out / "rejected.jsonl"),
+        read_jsonl(out / "feedback.jsonl"),
         duplicates_counted() - before,
     )
 
@@ -64,7 +71,10 @@ def test_the_committed_sample_is_what_the_command_writes(tmp_path: Path) -> None
     out = tmp_path / "sample.jsonl"
     done = subprocess.run(
         [sys.executable, "-m", "flows.samples.conversations", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert done.stdout.startswith("wrote ")
     assert out.read_bytes() == SAMPLE.read_bytes()
@@ -88,8 +98,14 @@ def test_every_line_ends_where_expected(ingested: Ingested) -> None:
     assert set(ids) == expected.messages
     assert Counter(r["reason"] for r in ingested.rejected) == expected.rejected
     assert set(expected.rejected) >= {
-        "not_json", "invalid_schema", "empty_text", "unsupported_event", "unknown_source",
-        "bad_timestamp", "future_event_time"}
+        "not_json",
+        "invalid_schema",
+        "empty_text",
+        "unsupported_event",
+        "unknown_source",
+        "bad_timestamp",
+        "future_event_time",
+    }
     assert len(ingested.feedback) == expected.feedback > 0
     assert ingested.duplicates == expected.duplicates > 0
     ends = len(ids) + len(ingested.rejected) + len(ingested.feedback) + ingested.duplicates

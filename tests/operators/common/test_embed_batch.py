@@ -74,7 +74,9 @@ def batching_flow(
 
 
 def run_batching(
-    items: list[tuple[str, int]], max_size: int, max_wait: timedelta,
+    items: list[tuple[str, int]],
+    max_size: int,
+    max_wait: timedelta,
     entry_point: Callable[[Dataflow], None] = run_main,
 ) -> list[tuple[str, list[int]]]:
     out: list[tuple[str, list[int]]] = []
@@ -90,7 +92,11 @@ def by_key(out: list[tuple[str, list[int]]]) -> dict[str, list[list[int]]]:
 
 
 def abort_and_resume(
-    db_dir: Path, before: range, after: range, max_size: int, max_wait: timedelta,
+    db_dir: Path,
+    before: range,
+    after: range,
+    max_size: int,
+    max_wait: timedelta,
     between: Callable[[], None] = lambda: None,
 ) -> tuple[list[tuple[str, list[int]]], list[tuple[str, list[int]]]]:
     """Run a recoverable flow that aborts after `before`, then resume it to the end.
@@ -109,18 +115,25 @@ def abort_and_resume(
         + [(k, i) for i in after for k in "ab"]
     )
     first: list[tuple[str, list[int]]] = []
-    run_main(batching_flow(source, first, max_size, max_wait), epoch_interval=timedelta(0),
-             recovery_config=recovery)
+    run_main(
+        batching_flow(source, first, max_size, max_wait),
+        epoch_interval=timedelta(0),
+        recovery_config=recovery,
+    )
     between()
     second: list[tuple[str, list[int]]] = []
-    run_main(batching_flow(source, second, max_size, max_wait), epoch_interval=timedelta(0),
-             recovery_config=recovery)
+    run_main(
+        batching_flow(source, second, max_size, max_wait),
+        epoch_interval=timedelta(0),
+        recovery_config=recovery,
+    )
     return first, second
 
 
 def test_a_half_full_batch_survives_an_abort_and_resumes(tmp_path: Path) -> None:
-    first, second = abort_and_resume(tmp_path, range(7), range(7, 12), max_size=5,
-                                     max_wait=timedelta(hours=1))
+    first, second = abort_and_resume(
+        tmp_path, range(7), range(7, 12), max_size=5, max_wait=timedelta(hours=1)
+    )
     # The first run stopped with 5 and 6 buffered in each key's state: only the snapshot
     # carries them into the second run, which goes on counting towards max_size.
     assert by_key(first) == {"a": [[0, 1, 2, 3, 4]], "b": [[0, 1, 2, 3, 4]]}
@@ -136,13 +149,21 @@ def test_a_resumed_batch_keeps_its_first_items_deadline(tmp_path: Path) -> None:
         # Every buffered item arrived before the first run ended: its deadline is now past.
         time.sleep(max_wait.total_seconds() + 0.1)
 
-    first, second = abort_and_resume(tmp_path, range(7), range(7, 12), max_size=100,
-                                     max_wait=max_wait, between=wait_past_the_deadline)
+    first, second = abort_and_resume(
+        tmp_path,
+        range(7),
+        range(7, 12),
+        max_size=100,
+        max_wait=max_wait,
+        between=wait_past_the_deadline,
+    )
     # A restored batch whose deadline passed while the flow was down goes out at once, on
     # its own, instead of waiting for more items (or EOF) under no deadline at all. (Had
     # the first run taken over a second, it would have flushed them itself: same batches.)
-    assert by_key(first + second) == {"a": [list(range(7)), list(range(7, 12))],
-                                      "b": [list(range(7)), list(range(7, 12))]}
+    assert by_key(first + second) == {
+        "a": [list(range(7)), list(range(7, 12))],
+        "b": [list(range(7)), list(range(7, 12))],
+    }
 
 
 @settings(max_examples=40, deadline=None)
@@ -177,7 +198,11 @@ def test_every_item_gets_its_own_vector(entry_point: Callable[[Dataflow], None])
     flow = Dataflow("embed")
     keyed = op.key_on("key", op.input("in", flow, TestingSource(texts)), lambda _: "tenant")
     embedded = embed_batched(
-        "embed", keyed, embed=fake_embed, text_of=lambda t: t, max_size=8,
+        "embed",
+        keyed,
+        embed=fake_embed,
+        text_of=lambda t: t,
+        max_size=8,
         max_wait=timedelta(milliseconds=2),
     )
     op.output("out", embedded, TestingSink(out))

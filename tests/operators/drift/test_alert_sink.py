@@ -10,14 +10,29 @@ from schemas.alert import DriftAlert, Evidence
 HOUR_MS = 3_600_000
 
 
-def alert(alert_id: str, detected_ms: int, *, signal: str = "refusal",
-          tenant: str = "acme") -> DriftAlert:
+def alert(
+    alert_id: str, detected_ms: int, *, signal: str = "refusal", tenant: str = "acme"
+) -> DriftAlert:
     return DriftAlert(
-        alert_id=alert_id, detector="ADWIN", signal=signal, action="retrain",
-        severity="warning", tenant=tenant, model_version="m1", detected_ms=detected_ms,
-        cooldown_until_ms=detected_ms + HOUR_MS, parameters={}, window={}, reference={},
-        evidence=Evidence(first_event_ms=detected_ms - 1000, last_event_ms=detected_ms,
-                          events=10, first_id="a", last_id="b"),
+        alert_id=alert_id,
+        detector="ADWIN",
+        signal=signal,
+        action="retrain",
+        severity="warning",
+        tenant=tenant,
+        model_version="m1",
+        detected_ms=detected_ms,
+        cooldown_until_ms=detected_ms + HOUR_MS,
+        parameters={},
+        window={},
+        reference={},
+        evidence=Evidence(
+            first_event_ms=detected_ms - 1000,
+            last_event_ms=detected_ms,
+            events=10,
+            first_id="a",
+            last_id="b",
+        ),
     )
 
 

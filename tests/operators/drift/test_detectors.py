@@ -24,24 +24,49 @@ from schemas.message import ChatMessage, Feedback
 T0 = 1_714_532_400_000
 REFUSAL = "Xin lỗi, em không thể hỗ trợ yêu cầu này ạ"
 TOXIC = "Đồ ngu, đọc kỹ đi"
-CONTRACT_KEYS = {"alert_id", "detector", "signal", "action", "tenant", "model_version",
-                 "detected_at", "window", "reference", "cooldown_until"}
+CONTRACT_KEYS = {
+    "alert_id",
+    "detector",
+    "signal",
+    "action",
+    "tenant",
+    "model_version",
+    "detected_at",
+    "window",
+    "reference",
+    "cooldown_until",
+}
 
 
-def message(i: int, role: str, text: str, tenant: str = "acme", step_ms: int = 1000
-            ) -> ChatMessage:
+def message(i: int, role: str, text: str, tenant: str = "acme", step_ms: int = 1000) -> ChatMessage:
     return ChatMessage(
-        message_id=f"webhook:{i}", idempotency_key=f"webhook:{i}", tenant=tenant,
-        source="webhook", platform="webhook", conversation_id=f"c-{i % 17}", sender_id="u-1",
-        role=role, text=text, language="vi", event_ms=T0 + i * step_ms,
+        message_id=f"webhook:{i}",
+        idempotency_key=f"webhook:{i}",
+        tenant=tenant,
+        source="webhook",
+        platform="webhook",
+        conversation_id=f"c-{i % 17}",
+        sender_id="u-1",
+        role=role,
+        text=text,
+        language="vi",
+        event_ms=T0 + i * step_ms,
         received_at=T0 + i * step_ms,
     )
 
 
 def feedback(i: int, score: float, tenant: str = "acme") -> Feedback:
-    return Feedback(feedback_id=f"f-{i}", tenant=tenant, source="webhook", platform="webhook",
-                    message_id=f"webhook:{i}", conversation_id="c-1", score=score,
-                    event_ms=T0 + i * 1000, received_at=T0 + i * 1000)
+    return Feedback(
+        feedback_id=f"f-{i}",
+        tenant=tenant,
+        source="webhook",
+        platform="webhook",
+        message_id=f"webhook:{i}",
+        conversation_id="c-1",
+        score=score,
+        event_ms=T0 + i * 1000,
+        received_at=T0 + i * 1000,
+    )
 
 
 def bits(seed: int, rates: list[tuple[int, float]]) -> list[float]:
@@ -117,15 +142,24 @@ def test_feature_drift_finds_a_length_shift_on_the_right_feature() -> None:
     assert data.fired_on == ["len"]
 
 
-@pytest.mark.parametrize("kwargs", [{"direction": "sideways"}, {"reference_size": 1},
-                                    {"window_size": 5}, {"min_shift_sd": -1}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"direction": "sideways"}, {"reference_size": 1}, {"window_size": 5}, {"min_shift_sd": -1}],
+)
 def test_mean_shift_rejects_bad_parameters(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         MeanShift(ADWIN(), **kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{"refusal_threshold": 0}, {"toxicity_threshold": 1.5},
-                                    {"cooldown_ms": -1}, {"window_size": 3}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"refusal_threshold": 0},
+        {"toxicity_threshold": 1.5},
+        {"cooldown_ms": -1},
+        {"window_size": 3},
+    ],
+)
 def test_config_rejects_bad_values(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         DriftConfig(model_version="v", **kwargs)
@@ -133,18 +167,30 @@ def test_config_rejects_bad_values(kwargs: dict) -> None:
 
 # ---- TenantDrift: alerts, cooldown, state
 
-CONFIG = DriftConfig(model_version="test-v1", cooldown_ms=3_600_000, reference_size=100,
-                     window_size=50)
+CONFIG = DriftConfig(
+    model_version="test-v1", cooldown_ms=3_600_000, reference_size=100, window_size=50
+)
 
 
-def bot_stream(seed: int, phases: list[tuple[int, float]], text: str = REFUSAL,
-               start: int = 0, step_ms: int = 1000) -> list[ChatMessage]:
+def bot_stream(
+    seed: int,
+    phases: list[tuple[int, float]],
+    text: str = REFUSAL,
+    start: int = 0,
+    step_ms: int = 1000,
+) -> list[ChatMessage]:
     rng = random.Random(seed)
     out, i = [], start
     for n, p in phases:
         for _ in range(n):
-            out.append(message(i, "bot", text if rng.random() < p else f"Dạ đơn {i} đang giao ạ",
-                               step_ms=step_ms))
+            out.append(
+                message(
+                    i,
+                    "bot",
+                    text if rng.random() < p else f"Dạ đơn {i} đang giao ạ",
+                    step_ms=step_ms,
+                )
+            )
             i += 1
     return out
 
@@ -176,8 +222,9 @@ def test_a_second_detection_inside_the_cooldown_is_suppressed() -> None:
     assert len(alerts) == 1
     assert drift.suppressed >= 1
     later = bot_stream(3, [(400, 1.0)], start=len(rises) + 3600)  # past the cooldown
-    late_alerts = run_bots(drift, [m.model_copy(update={"text": "ok"}) for m in later[:200]]
-                           + later)
+    late_alerts = run_bots(
+        drift, [m.model_copy(update={"text": "ok"}) for m in later[:200]] + later
+    )
     assert [a.signal for a in late_alerts] == ["refusal"]
     assert late_alerts[0].detected_ms >= alerts[0].cooldown_until_ms
 
@@ -197,8 +244,9 @@ def test_the_same_events_give_the_same_alerts() -> None:
     assert once and once == again
 
 
-def embedding_events(seed: int, before: int, after: int, share: float = 0.5
-                     ) -> list[tuple[ChatMessage, np.ndarray]]:
+def embedding_events(
+    seed: int, before: int, after: int, share: float = 0.5
+) -> list[tuple[ChatMessage, np.ndarray]]:
     rng = random.Random(seed)
     a = unit_vectors(seed, before + after, CENTERS[0])
     b = unit_vectors(seed + 1, after, CENTERS[1])
@@ -236,8 +284,12 @@ def test_a_reference_file_is_used_from_the_first_message(tmp_path: Path) -> None
     np.save(path, unit_vectors(9, 300, CENTERS[0]))
     reference = load_reference_file(path, "test-v1")
     assert reference.id.startswith("file:ref:") and reference.size == 300
-    drift = TenantDrift("acme", DriftConfig(model_version="test-v1", reference_size=100,
-                                            window_size=50, reference=reference))
+    drift = TenantDrift(
+        "acme",
+        DriftConfig(
+            model_version="test-v1", reference_size=100, window_size=50, reference=reference
+        ),
+    )
     alerts = run_users(drift, embedding_events(10, 100, 300))
     assert [a.reference["id"] for a in alerts] == [reference.id]
     assert alerts[0].evidence.last_id == "webhook:167"
@@ -254,8 +306,11 @@ def test_a_new_model_version_rebuilds_the_reference() -> None:
     drift = TenantDrift("acme", CONFIG)
     run_users(drift, embedding_events(11, 150, 0))
     assert drift.reference is not None
-    drift.reconfigure(DriftConfig(model_version="test-v2", reference_size=100, window_size=50,
-                                  refusal_threshold=0.2))
+    drift.reconfigure(
+        DriftConfig(
+            model_version="test-v2", reference_size=100, window_size=50, refusal_threshold=0.2
+        )
+    )
     assert drift.reference is None and drift.refusal.level == 0.2
     run_users(drift, embedding_events(12, 100, 0))
     assert drift.reference is not None and drift.reference.model_version == "test-v2"
@@ -267,7 +322,8 @@ def test_accuracy_alert_from_feedback() -> None:
     scores = [1.0 if rng.random() < (0.8 if i < 1000 else 0.55) else 0.0 for i in range(1500)]
     alerts = [a for i, s in enumerate(scores) for a in drift.on_feedback(feedback(i, s))]
     assert [(a.signal, a.action, a.evidence.last_id) for a in alerts] == [
-        ("accuracy", "retrain", "f-1067")]
+        ("accuracy", "retrain", "f-1067")
+    ]
     assert alerts[0].window["window_mean"] < alerts[0].reference["mean"]
 
 

@@ -30,16 +30,26 @@ NOT_REFUSALS = [
     "Sorry for the delay, your parcel ships tomorrow.",
 ]
 TOXIC = [
-    "Đồ ngu, đọc kỹ đi", "Hỏi gì mà ngu như bò vậy", "cút đi, hỏi lắm thế",
-    "vcl hỏi hoài", "dm shop lừa đảo", "Mày đúng là đồ khốn nạn",
-    "Stop asking stupid questions", "That is a dumb idea, idiot", "what the fuck",
+    "Đồ ngu, đọc kỹ đi",
+    "Hỏi gì mà ngu như bò vậy",
+    "cút đi, hỏi lắm thế",
+    "vcl hỏi hoài",
+    "dm shop lừa đảo",
+    "Mày đúng là đồ khốn nạn",
+    "Stop asking stupid questions",
+    "That is a dumb idea, idiot",
+    "what the fuck",
     "Shut up and wait",
 ]
 NOT_TOXIC = [
     # folding would turn these into words of the Vietnamese lexicon
-    "Các sản phẩm lớn đều được giao miễn phí", "Buổi tối shop mở cửa đến 10h",
-    "Anh đi đường nào cũng được ạ", "Em đeo thử size M vừa không ạ",
-    "Dạ shop cảm ơn anh ạ", "Thanks, have a great day", "Is this class a good fit?",
+    "Các sản phẩm lớn đều được giao miễn phí",
+    "Buổi tối shop mở cửa đến 10h",
+    "Anh đi đường nào cũng được ạ",
+    "Em đeo thử size M vừa không ạ",
+    "Dạ shop cảm ơn anh ạ",
+    "Thanks, have a great day",
+    "Is this class a good fit?",
 ]
 
 
@@ -68,8 +78,10 @@ def test_fold_removes_marks_and_normalises_apostrophes() -> None:
 
 
 def test_features_tell_languages_and_lengths_apart() -> None:
-    vi, en = message_features("Shop ơi còn hàng màu đen không?"), message_features(
-        "Do you still have the black one?")
+    vi, en = (
+        message_features("Shop ơi còn hàng màu đen không?"),
+        message_features("Do you still have the black one?"),
+    )
     assert vi.marked_ratio > 0.2 and en.marked_ratio == 0.0
     assert message_features("").log_length == 0.0
     assert math.isclose(message_features("abc").log_length, math.log(4))

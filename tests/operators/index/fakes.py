@@ -35,5 +35,9 @@ def line(i: int, text: str) -> SegmentLine:
     return SegmentLine(f"m{i}", "user", text, "vi", "webhook", 1_000 + i, 1_000 + i)
 
 
-LINES = (line(0, "xin chào shop"), line(1, "đơn hàng của tôi đâu"), line(2, "cảm ơn"),
-         line(3, "giao hàng mất mấy ngày vậy shop"))
+LINES = (
+    line(0, "xin chào shop"),
+    line(1, "đơn hàng của tôi đâu"),
+    line(2, "cảm ơn"),
+    line(3, "giao hàng mất mấy ngày vậy shop"),
+)

@@ -33,13 +33,29 @@ T0 = 1_714_532_400_000  # 2024-05-01T03:00:00Z, a minute boundary
 GAP_MS = 60_000
 
 
-def msg(mid: str, t_s: float, text: str = "xin chào", *, conv: str = "c1",
-        tenant: str = "acme", role: str = "user") -> ChatMessage:
+def msg(
+    mid: str,
+    t_s: float,
+    text: str = "xin chào",
+    *,
+    conv: str = "c1",
+    tenant: str = "acme",
+    role: str = "user",
+) -> ChatMessage:
     event_ms = T0 + int(t_s * 1000)
     return ChatMessage(
-        message_id=mid, idempotency_key=mid, tenant=tenant, source="webhook",
-        platform="webhook", conversation_id=conv, sender_id="u", role=role, text=text,
-        language="vi", event_ms=event_ms, received_at=event_ms,
+        message_id=mid,
+        idempotency_key=mid,
+        tenant=tenant,
+        source="webhook",
+        platform="webhook",
+        conversation_id=conv,
+        sender_id="u",
+        role=role,
+        text=text,
+        language="vi",
+        event_ms=event_ms,
+        received_at=event_ms,
     )
 
 
@@ -56,11 +72,22 @@ class FakeClock:
         return self.now_ms
 
 
-def builder(clock: FakeClock | None = None, *, gap_ms: int = GAP_MS, max_tokens: int = 100,
-            coalesce_ms: int = 0, state: SegmentState | None = None) -> SegmentBuilder:
-    return SegmentBuilder(state or SegmentState(), gap_ms=gap_ms, max_tokens=max_tokens,
-                          coalesce_ms=coalesce_ms, count_tokens=words,
-                          clock=clock or FakeClock())
+def builder(
+    clock: FakeClock | None = None,
+    *,
+    gap_ms: int = GAP_MS,
+    max_tokens: int = 100,
+    coalesce_ms: int = 0,
+    state: SegmentState | None = None,
+) -> SegmentBuilder:
+    return SegmentBuilder(
+        state or SegmentState(),
+        gap_ms=gap_ms,
+        max_tokens=max_tokens,
+        coalesce_ms=coalesce_ms,
+        count_tokens=words,
+        clock=clock or FakeClock(),
+    )
 
 
 def ids(seg: Segment) -> list[str]:
@@ -81,6 +108,7 @@ def feed(b: SegmentBuilder, messages: list[ChatMessage]) -> list[Segment]:
 
 # --- schemas.segment -------------------------------------------------------------------
 
+
 def test_minute_number_counts_minutes_since_2020() -> None:
     assert minute_number(NUMBER_EPOCH_MS) == 0
     assert minute_number(NUMBER_EPOCH_MS + 59_999) == 0
@@ -93,8 +121,12 @@ def test_segment_uuid_is_stable_and_distinct_per_tenant_conversation_and_number(
     u = segment_uuid("acme", "c1", 5)
     assert u == segment_uuid("acme", "c1", 5)
     assert u.version == 5
-    others = {segment_uuid("globex", "c1", 5), segment_uuid("acme", "c2", 5),
-              segment_uuid("acme", "c1", 6), segment_uuid("acme", "c1\x1f5", 5)}
+    others = {
+        segment_uuid("globex", "c1", 5),
+        segment_uuid("acme", "c2", 5),
+        segment_uuid("acme", "c1", 6),
+        segment_uuid("acme", "c1\x1f5", 5),
+    }
     assert u not in others and len(others) == 4
 
 
@@ -124,8 +156,7 @@ def test_latest_versions_keeps_the_last_version_and_merges_new_from() -> None:
     s2_v1 = Segment("acme", "c1", 2, (c,), new_from=0)
     s1_v3 = Segment("acme", "c1", 1, (a, b, c), new_from=2)
     out = latest_versions([s1_v1, s2_v1, s1_v2, s1_v3])
-    assert [(s.number, ids(s), s.new_from) for s in out] == [(1, ["a", "b", "c"], 0),
-                                                            (2, ["c"], 0)]
+    assert [(s.number, ids(s), s.new_from) for s in out] == [(1, ["a", "b", "c"], 0), (2, ["c"], 0)]
     # A batch without the first version: what its versions added, from the earliest.
     out = latest_versions([s1_v2, s1_v3])
     assert [(ids(s), s.new_from) for s in out] == [(["a", "b", "c"], 1)]
@@ -133,15 +164,18 @@ def test_latest_versions_keeps_the_last_version_and_merges_new_from() -> None:
 
 # --- SegmentBuilder ----------------------------------------------------------------------
 
+
 def test_an_inactivity_gap_closes_a_segment() -> None:
     b = builder()
     first = b.add([msg("m1", 0)])
     second = b.add([msg("m2", 60)])  # exactly the gap: same segment
     third = b.add([msg("m3", 120.001)])  # just past it: a new one
     assert [(ids(s), s.new_from, s.final) for s in first + second + third] == [
-        (["m1"], 0, False), (["m1", "m2"], 1, False),
+        (["m1"], 0, False),
+        (["m1", "m2"], 1, False),
         (["m1", "m2"], 2, True),  # closed: sent again, final, with nothing new
-        (["m3"], 0, False)]
+        (["m3"], 0, False),
+    ]
     assert first[0].number == minute_number(T0)
     assert third[-1].number == minute_number(T0 + 120_001)
     # The end of the input closes the open segment too.
@@ -211,8 +245,11 @@ def test_a_duplicate_of_a_segment_closed_in_the_same_batch_is_skipped() -> None:
 
 def test_numbers_strictly_increase_when_segments_start_in_the_same_minute() -> None:
     b = builder(max_tokens=5)  # every "user: xin chào" (3 words) fills a segment
-    out = feed(b, [msg(f"m{i}", i) for i in range(4)]  # all in one minute
-               + [msg("n", 90)])  # the next minute, already taken
+    out = feed(
+        b,
+        [msg(f"m{i}", i) for i in range(4)]  # all in one minute
+        + [msg("n", 90)],
+    )  # the next minute, already taken
     segs = sorted(latest_versions(out), key=lambda s: s.number)
     base = minute_number(T0)
     assert [s.number for s in segs] == [base, base + 1, base + 2, base + 3, base + 4]
@@ -268,10 +305,16 @@ def test_on_notify_discards_the_state_when_the_builder_forgets() -> None:
 
 def test_a_late_message_joins_the_open_segment() -> None:
     b = builder()
-    out = feed(b, [msg("m1", 100), msg("m2", 130),
-                   msg("late", 10),  # older than both, and than the gap before m1
-                   msg("m3", 185),  # within the gap of m2, not of the late one
-                   msg("m4", 300)])
+    out = feed(
+        b,
+        [
+            msg("m1", 100),
+            msg("m2", 130),
+            msg("late", 10),  # older than both, and than the gap before m1
+            msg("m3", 185),  # within the gap of m2, not of the late one
+            msg("m4", 300),
+        ],
+    )
     assert final(out) == [["m1", "m2", "late", "m3"], ["m4"]]
     first = min(latest_versions(out), key=lambda s: s.number)
     assert first.number == minute_number(T0 + 100_000)
@@ -281,11 +324,13 @@ def test_a_late_message_joins_the_open_segment() -> None:
 def test_state_survives_a_pickle_round_trip() -> None:
     clock = FakeClock(1_000_000)
     logic = SegmentLogic(builder(clock, max_tokens=12, coalesce_ms=200))
-    logic.on_batch([msg("m0", 0, "a b"), msg("m1", 1, "a b"), msg("m2", 2, "a b"),
-                    msg("m3", 3, "a b")])
+    logic.on_batch(
+        [msg("m0", 0, "a b"), msg("m1", 1, "a b"), msg("m2", 2, "a b"), msg("m3", 3, "a b")]
+    )
     snap = logic.snapshot()
-    restored = SegmentLogic(builder(clock, max_tokens=12, coalesce_ms=200,
-                                    state=pickle.loads(pickle.dumps(snap))))
+    restored = SegmentLogic(
+        builder(clock, max_tokens=12, coalesce_ms=200, state=pickle.loads(pickle.dumps(snap)))
+    )
     assert restored.builder.state == logic.builder.state
     assert restored.builder.state is not logic.builder.state
 
@@ -303,6 +348,7 @@ def test_state_survives_a_pickle_round_trip() -> None:
 
 # --- segment_conversations through Bytewax -----------------------------------------------
 
+
 def conversations(seed: int, n: int = 240) -> list[ChatMessage]:
     """Interleaved conversations with gaps, long texts and replayed duplicates."""
     rand = random.Random(seed)
@@ -313,10 +359,19 @@ def conversations(seed: int, n: int = 240) -> list[ChatMessage]:
         t = clocks.get((tenant, conv), rand.uniform(0, 100))
         t += rand.choice((1, 5, 20, 45, 200))
         clocks[(tenant, conv)] = t
-        text = " ".join(rand.choice(("giao", "hàng", "đơn", "ship", "ok")) for _ in
-                        range(rand.randint(1, 9)))
-        out.append(msg(f"{tenant}-{i}", t, text, conv=conv, tenant=tenant,
-                       role=rand.choice(("user", "agent"))))
+        text = " ".join(
+            rand.choice(("giao", "hàng", "đơn", "ship", "ok")) for _ in range(rand.randint(1, 9))
+        )
+        out.append(
+            msg(
+                f"{tenant}-{i}",
+                t,
+                text,
+                conv=conv,
+                tenant=tenant,
+                role=rand.choice(("user", "agent")),
+            )
+        )
         if rand.random() < 0.1:  # a replayed duplicate, right after
             out.append(out[-1])
     return out
@@ -340,8 +395,9 @@ def by_conversation(segments: list[Segment]) -> dict[str, list[Segment]]:
 
 def test_segment_conversations_sends_every_message_once_per_conversation(entry_point) -> None:
     messages = conversations(seed=3)
-    out = run_segments(entry_point, messages, gap_ms=GAP_MS, max_tokens=20, coalesce_ms=0,
-                       count_tokens=words)
+    out = run_segments(
+        entry_point, messages, gap_ms=GAP_MS, max_tokens=20, coalesce_ms=0, count_tokens=words
+    )
     expected: dict[str, list[str]] = defaultdict(list)
     for m in messages:
         if m.message_id not in expected[m.key]:
@@ -359,7 +415,7 @@ def test_segment_conversations_sends_every_message_once_per_conversation(entry_p
     finals: dict = defaultdict(list)
     for seg in out:
         before = seen.get(seg.uuid, ())
-        assert seg.lines[:len(before)] == before
+        assert seg.lines[: len(before)] == before
         assert len(seg.lines) > len(before) or (seg.final and before)
         assert seg.new_from == len(before)
         assert seg.uuid not in finals or not finals[seg.uuid][-1]
@@ -370,21 +426,30 @@ def test_segment_conversations_sends_every_message_once_per_conversation(entry_p
 
 def test_segment_conversations_matches_the_builder(entry_point) -> None:
     messages = conversations(seed=8)
-    out = run_segments(entry_point, messages, gap_ms=GAP_MS, max_tokens=20, coalesce_ms=0,
-                       count_tokens=words)
+    out = run_segments(
+        entry_point, messages, gap_ms=GAP_MS, max_tokens=20, coalesce_ms=0, count_tokens=words
+    )
     expected = []
     keys = sorted({m.key for m in messages})
     for key in keys:
         expected += feed(builder(max_tokens=20), [m for m in messages if m.key == key])
-    assert ({s.uuid: ids(s) for s in latest_versions(out)}
-            == {s.uuid: ids(s) for s in latest_versions(expected)})
+    assert {s.uuid: ids(s) for s in latest_versions(out)} == {
+        s.uuid: ids(s) for s in latest_versions(expected)
+    }
 
 
 def test_coalescing_in_the_dataflow_sends_one_version_per_segment() -> None:
     messages = conversations(seed=5, n=120)
     clock = FakeClock(T0 + 10 * 365 * 86_400_000)  # fixed: no coalescing deadline passes
-    out = run_segments(run_main, messages, gap_ms=GAP_MS, max_tokens=20,
-                       coalesce_ms=600_000, count_tokens=words, clock=clock)
+    out = run_segments(
+        run_main,
+        messages,
+        gap_ms=GAP_MS,
+        max_tokens=20,
+        coalesce_ms=600_000,
+        count_tokens=words,
+        clock=clock,
+    )
     assert len(out) == len({s.uuid for s in out})
     assert all(s.new_from == 0 and s.final for s in out)
     assert sum(len(s.lines) for s in out) == len({(m.key, m.message_id) for m in messages})
@@ -404,8 +469,15 @@ def test_every_segment_fits_its_budget_unless_one_message_is_longer(max_tokens: 
 
 def test_live_messages_coalesce_briefly_and_a_backfill_is_held_longer() -> None:
     clock = FakeClock(T0)
-    b = SegmentBuilder(SegmentState(), gap_ms=GAP_MS, max_tokens=100, coalesce_ms=200,
-                       count_tokens=words, clock=clock, backfill_hold_ms=10_000)
+    b = SegmentBuilder(
+        SegmentState(),
+        gap_ms=GAP_MS,
+        max_tokens=100,
+        coalesce_ms=200,
+        count_tokens=words,
+        clock=clock,
+        backfill_hold_ms=10_000,
+    )
     assert b.add([msg("live", 0)]) == []  # received just now: live
     clock.now_ms = T0 + 200
     (version,), _ = b.due()

@@ -20,8 +20,9 @@ from tests.operators.index.fakes import LINES, FakeEmbedder, words
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-def seg(number: int, lines: int = 2, *, new_from: int = 0, final: bool = False,
-        conversation: str = "c1") -> Segment:
+def seg(
+    number: int, lines: int = 2, *, new_from: int = 0, final: bool = False, conversation: str = "c1"
+) -> Segment:
     return Segment("acme", conversation, number, LINES[:lines], new_from=new_from, final=final)
 
 
@@ -33,8 +34,17 @@ class Recorder:
 
     def __call__(self, segments: list[Segment]) -> list[Rejected]:
         self.calls.append(list(segments))
-        return [Rejected(reason="index_rejected", errors=("refused",), source="index",
-                         received_at=0, raw=s.key) for s in segments if s.number > 900]
+        return [
+            Rejected(
+                reason="index_rejected",
+                errors=("refused",),
+                source="index",
+                received_at=0,
+                raw=s.key,
+            )
+            for s in segments
+            if s.number > 900
+        ]
 
 
 def logic(write: Recorder, pending: Sequence[Segment] = ()) -> IndexLogic:
@@ -117,14 +127,22 @@ def test_the_step_leaves_every_segment_stored_once_with_closed_ones_embedded_who
     fake, writer = FakeEmbedder(), FakeWriter()
     versions = []
     for conversation in ("c1", "c2", "c3"):
-        versions += [seg(1, 1, conversation=conversation),
-                     seg(1, 3, new_from=1, conversation=conversation),
-                     seg(1, 3, new_from=3, final=True, conversation=conversation),
-                     seg(2, 2, conversation=conversation)]
+        versions += [
+            seg(1, 1, conversation=conversation),
+            seg(1, 3, new_from=1, conversation=conversation),
+            seg(1, 3, new_from=3, final=True, conversation=conversation),
+            seg(2, 2, conversation=conversation),
+        ]
     flow = Dataflow("index_step")
     out: list[Rejected] = []
-    refused = index_segments("index", op.input("in", flow, TestingSource(versions)),
-                             embed=fake, count_tokens=words, writer=writer, max_size=1)
+    refused = index_segments(
+        "index",
+        op.input("in", flow, TestingSource(versions)),
+        embed=fake,
+        count_tokens=words,
+        writer=writer,
+        max_size=1,
+    )
     op.output("out", refused, TestingSink(out))
     run_main(flow)
     assert out == []

@@ -40,15 +40,18 @@ def test_a_new_segment_is_embedded_whole(fake: FakeEmbedder) -> None:
 
 
 def test_an_open_segment_embeds_only_its_new_lines_and_weights_by_tokens(
-        fake: FakeEmbedder) -> None:
+    fake: FakeEmbedder,
+) -> None:
     vectors = SegmentVectors(fake, words)
     first = embed_and_store(vectors, version(2, 0))
     second = vectors.embed([version(4, 2)])
     new = [LINES[2].rendered, LINES[3].rendered]
     assert fake.calls[-1] == new
     first_tokens = words([version(2, 0).text])[0] - 2
-    expected = unit(first_tokens * first
-                    + sum((n - 2) * fake.vector(t) for t, n in zip(new, words(new), strict=True)))
+    expected = unit(
+        first_tokens * first
+        + sum((n - 2) * fake.vector(t) for t, n in zip(new, words(new), strict=True))
+    )
     np.testing.assert_allclose(second.vectors[0], expected, rtol=1e-5)
     assert second.tokens == sum(words(new))
 
@@ -97,7 +100,8 @@ def test_a_segment_the_process_does_not_know_is_embedded_whole(fake: FakeEmbedde
 
 
 def test_the_least_recently_stored_segments_are_forgotten_past_the_capacity(
-        fake: FakeEmbedder) -> None:
+    fake: FakeEmbedder,
+) -> None:
     vectors = SegmentVectors(fake, words, capacity=2)
     for number in (1, 2, 3):
         embed_and_store(vectors, version(1, 0, number=number))
@@ -117,7 +121,8 @@ def test_one_call_embeds_the_texts_of_a_whole_batch(fake: FakeEmbedder) -> None:
 
 
 def test_without_reembedding_closed_segments_a_final_version_keeps_the_running_vector(
-        fake: FakeEmbedder) -> None:
+    fake: FakeEmbedder,
+) -> None:
     vectors = SegmentVectors(fake, words, reembed_closed=False)
     embed_and_store(vectors, version(2, 0))
     embed_and_store(vectors, version(3, 2))
@@ -133,7 +138,8 @@ def test_without_reembedding_closed_segments_a_final_version_keeps_the_running_v
 
 
 def test_only_a_closed_segment_whose_lines_are_all_stored_under_a_running_vector_refines(
-        fake: FakeEmbedder) -> None:
+    fake: FakeEmbedder,
+) -> None:
     vectors = SegmentVectors(fake, words)
     assert not vectors.only_refines(version(3, 3, final=True))  # unknown: embedded whole
     embed_and_store(vectors, version(2, 0))

@@ -23,12 +23,22 @@ from operators.ingest.reorder import ReorderBuffer
 from schemas.message import ChatMessage
 
 
-def msg(mid: str, event_ms: int, *, tenant: str = "acme", conv: str = "c1",
-        key: str | None = None) -> ChatMessage:
+def msg(
+    mid: str, event_ms: int, *, tenant: str = "acme", conv: str = "c1", key: str | None = None
+) -> ChatMessage:
     return ChatMessage(
-        message_id=mid, idempotency_key=key or mid, tenant=tenant, source="webhook",
-        platform="webhook", conversation_id=conv, sender_id="u", role="user", text="hi",
-        language="en", event_ms=event_ms, received_at=event_ms,
+        message_id=mid,
+        idempotency_key=key or mid,
+        tenant=tenant,
+        source="webhook",
+        platform="webhook",
+        conversation_id=conv,
+        sender_id="u",
+        role="user",
+        text="hi",
+        language="en",
+        event_ms=event_ms,
+        received_at=event_ms,
     )
 
 
@@ -41,6 +51,7 @@ class FakeClock:
 
 
 # --- DedupMemory ------------------------------------------------------------------------
+
 
 def test_dedup_by_message_id_or_idempotency_key() -> None:
     mem = DedupMemory(ttl_ms=10_000)
@@ -87,6 +98,7 @@ def test_dedup_rejects_non_positive_ttl() -> None:
 
 # --- ReorderBuffer -----------------------------------------------------------------------
 
+
 def test_reorder_holds_until_watermark_then_releases_in_order() -> None:
     buf: ReorderBuffer[str] = ReorderBuffer(lateness_ms=2_000)
     now = 0
@@ -127,6 +139,7 @@ def test_reorder_snapshot_is_independent_and_picklable() -> None:
 
 
 # --- the Bytewax step -------------------------------------------------------------------
+
 
 def new_shard(clock: FakeClock, state=None) -> ShardLogic:
     return ShardLogic(state, ttl_ms=60_000, lateness_ms=2_000, clock=clock)
@@ -170,16 +183,21 @@ def test_shard_keeps_a_conversation_seen_within_the_ttl() -> None:
 def test_shard_releases_each_conversation_in_order_and_flags_stragglers() -> None:
     clock = FakeClock(0)
     logic = new_shard(clock)
-    out, _ = logic.on_batch([
-        [msg("a2", 12_000, conv="a"), msg("b1", 50_000, conv="b")],
-        [msg("a1", 11_000, conv="a"), msg("a3", 20_000, conv="a")],  # a second upstream batch
-    ])
+    out, _ = logic.on_batch(
+        [
+            [msg("a2", 12_000, conv="a"), msg("b1", 50_000, conv="b")],
+            [msg("a1", 11_000, conv="a"), msg("a3", 20_000, conv="a")],  # a second upstream batch
+        ]
+    )
     assert [m.message_id for _, m in out] == ["a1", "a2"]  # a's watermark 18_000
     out, _ = logic.on_batch([[msg("a0", 5_000, conv="a"), msg("b0", 49_000, conv="b")]])
     assert [(m.message_id, m.late) for _, m in out] == [("a0", True)]
     out, _ = logic.on_eof()
     assert sorted((m.conversation_id, m.message_id) for _, m in out) == [
-        ("a", "a3"), ("b", "b0"), ("b", "b1")]
+        ("a", "a3"),
+        ("b", "b0"),
+        ("b", "b1"),
+    ]
     assert [m.message_id for _, m in out if m.conversation_id == "b"] == ["b0", "b1"]
 
 
@@ -212,11 +230,19 @@ def run_conversations(entry_point, items):
 
 
 def test_duplicates_are_dropped_per_tenant(entry_point) -> None:
-    items = [msg("a", 1000), msg("a", 1000), msg("b", 2000, key="k"), msg("b2", 2500, key="k"),
-             msg("a", 1000, tenant="globex")]
+    items = [
+        msg("a", 1000),
+        msg("a", 1000),
+        msg("b", 2000, key="k"),
+        msg("b2", 2500, key="k"),
+        msg("a", 1000, tenant="globex"),
+    ]
     out, dups = run_conversations(entry_point, items)
     assert sorted((m.tenant, m.message_id) for m in out) == [
-        ("acme", "a"), ("acme", "b"), ("globex", "a")]
+        ("acme", "a"),
+        ("acme", "b"),
+        ("globex", "a"),
+    ]
     assert sorted(m.message_id for m in dups) == ["a", "b2"]
 
 
@@ -234,11 +260,19 @@ def test_each_conversation_comes_out_in_event_time_order(entry_point) -> None:
 
 def test_straggler_far_behind_is_emitted_once_and_flagged(entry_point) -> None:
     base = 1_714_532_400_000
-    items = [msg("m1", base), msg("m2", base + 10_000), msg("m3", base + 20_000),
-             msg("old", base + 1_000)]
+    items = [
+        msg("m1", base),
+        msg("m2", base + 10_000),
+        msg("m3", base + 20_000),
+        msg("old", base + 1_000),
+    ]
     out, _ = run_conversations(entry_point, items)
     assert [(m.message_id, m.late) for m in out] == [
-        ("m1", False), ("m2", False), ("old", True), ("m3", False)]
+        ("m1", False),
+        ("m2", False),
+        ("old", True),
+        ("m3", False),
+    ]
 
 
 class _OpenUntilSeen(DynamicSource):

@@ -69,8 +69,20 @@ def test_naive_time_uses_the_default_zone() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["yesterday", "", True, None, [], {}, float("nan"), float("inf"), "-inf", -5, 10**17,
-     "1999-12-31T00:00:00Z"],
+    [
+        "yesterday",
+        "",
+        True,
+        None,
+        [],
+        {},
+        float("nan"),
+        float("inf"),
+        "-inf",
+        -5,
+        10**17,
+        "1999-12-31T00:00:00Z",
+    ],
 )
 def test_bad_timestamps_raise_bad_timestamp(value: object) -> None:
     with pytest.raises(BadTimestamp):

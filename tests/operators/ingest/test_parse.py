@@ -42,9 +42,16 @@ def zalo(event_name: str = "user_send_text", **message: object) -> dict:
 
 
 def webhook(**payload: object) -> dict:
-    body = {"id": "m-1", "platform": "shopee", "conversation_id": "c-9", "user_id": "u-1",
-            "role": "bot", "content": "Your order is on its way",
-            "timestamp": "2024-05-01T10:00:00+07:00", **payload}
+    body = {
+        "id": "m-1",
+        "platform": "shopee",
+        "conversation_id": "c-9",
+        "user_id": "u-1",
+        "role": "bot",
+        "content": "Your order is on its way",
+        "timestamp": "2024-05-01T10:00:00+07:00",
+        **payload,
+    }
     return {"source": "webhook", "tenant": "globex", "payload": body}
 
 
@@ -54,7 +61,11 @@ def test_zalo_user_message() -> None:
     assert msg.message_id == msg.idempotency_key == "zalo:96d3cdf3a1b2"
     assert msg.conversation_id == "zalo:3886000000000000001:2468000000000000011"
     assert (msg.sender_id, msg.role, msg.platform, msg.tenant) == (
-        "2468000000000000011", "user", "zalo", "acme")
+        "2468000000000000011",
+        "user",
+        "zalo",
+        "acme",
+    )
     assert msg.text == "Xin chào shop"
     assert msg.language == "vi"
     assert msg.event_ms == 1_714_532_400_000
@@ -64,7 +75,9 @@ def test_zalo_user_message() -> None:
 def test_zalo_oa_message_keeps_the_same_conversation() -> None:
     env = zalo("oa_send_text")
     env["payload"]["sender"], env["payload"]["recipient"] = (
-        env["payload"]["recipient"], env["payload"]["sender"])
+        env["payload"]["recipient"],
+        env["payload"]["sender"],
+    )
     msg = PARSER.parse(line(env))
     assert isinstance(msg, ChatMessage)
     assert msg.conversation_id == "zalo:3886000000000000001:2468000000000000011"
@@ -81,19 +94,38 @@ def test_webhook_message_with_defaults_and_key() -> None:
     msg = PARSER.parse(line(webhook(idempotency_key="k-1")))
     assert isinstance(msg, ChatMessage)
     assert (msg.message_id, msg.idempotency_key, msg.role) == ("shopee:m-1", "k-1", "bot")
-    partial = {"source": "webhook", "payload": {"id": 7, "conversation_id": "c", "user_id": "u",
-                                                "content": "hi there", "timestamp": 1714532400}}
+    partial = {
+        "source": "webhook",
+        "payload": {
+            "id": 7,
+            "conversation_id": "c",
+            "user_id": "u",
+            "content": "hi there",
+            "timestamp": 1714532400,
+        },
+    }
     msg = PARSER.parse(line(partial))
     assert isinstance(msg, ChatMessage)
     assert (msg.message_id, msg.platform, msg.role, msg.tenant) == (
-        "webhook:7", "webhook", "user", "default")
+        "webhook:7",
+        "webhook",
+        "user",
+        "default",
+    )
     assert msg.received_at == RECEIVED  # no received_at in the envelope: when it was read
 
 
 def test_csv_row_twin_of_a_zalo_message_has_the_same_id() -> None:
-    row = {"\ufeffmessage_id": "96d3cdf3a1b2", "conversation_id": "zalo:1:2", "user_id": "2",
-           "content": "Xin chào", "timestamp": "2024-05-01 10:00:00", "platform": "zalo",
-           "role": "", "idempotency_key": ""}
+    row = {
+        "\ufeffmessage_id": "96d3cdf3a1b2",
+        "conversation_id": "zalo:1:2",
+        "user_id": "2",
+        "content": "Xin chào",
+        "timestamp": "2024-05-01 10:00:00",
+        "platform": "zalo",
+        "role": "",
+        "idempotency_key": "",
+    }
     msg = PARSER.parse(RawLine("96d3cdf3a1b2,zalo:1:2,...", RECEIVED, "f:2", row=row))
     assert isinstance(msg, ChatMessage)
     assert msg.message_id == msg.idempotency_key == "zalo:96d3cdf3a1b2"
@@ -154,9 +186,25 @@ field_values = st.none() | st.integers() | st.text() | st.floats(allow_nan=False
 @given(
     source=st.sampled_from(["zalo", "webhook", "csv", "other"]) | st.text(),
     payload=st.dictionaries(
-        st.sampled_from(["id", "conversation_id", "user_id", "content", "timestamp", "role",
-                         "type", "event_name", "sender", "recipient", "message", "score",
-                         "thumbs", "message_id", "platform"]),
+        st.sampled_from(
+            [
+                "id",
+                "conversation_id",
+                "user_id",
+                "content",
+                "timestamp",
+                "role",
+                "type",
+                "event_name",
+                "sender",
+                "recipient",
+                "message",
+                "score",
+                "thumbs",
+                "message_id",
+                "platform",
+            ]
+        ),
         field_values,
     )
     | json_values,
@@ -188,9 +236,17 @@ def test_message_and_feedback_round_trip_through_their_json():
     msg = PARSER.parse(line(webhook(timestamp="2024-05-01T10:00:00.123+07:00")))
     assert isinstance(msg, ChatMessage)
     assert ChatMessage.from_json(msg.to_json()) == msg
-    fb = Feedback(feedback_id="webhook:f-1", tenant="acme", source="webhook",
-                  platform="webhook", message_id="webhook:m-1", conversation_id="c-1",
-                  score=0.5, event_ms=1_714_532_400_123, received_at=RECEIVED)
+    fb = Feedback(
+        feedback_id="webhook:f-1",
+        tenant="acme",
+        source="webhook",
+        platform="webhook",
+        message_id="webhook:m-1",
+        conversation_id="c-1",
+        score=0.5,
+        event_ms=1_714_532_400_123,
+        received_at=RECEIVED,
+    )
     assert Feedback.from_json(fb.to_json()) == fb
 
 
@@ -205,17 +261,64 @@ def test_message_and_feedback_round_trip_through_their_json():
 REASONS = frozenset(get_args(RejectReason))
 SKEW_MS = PARSER.max_clock_skew_ms
 WRONG_VALUES: list[Any] = [
-    None, True, False, 0, -1, 7, 2**63, 1.5, -0.0, 1e300, [], ["a", 1], {}, {"id": "x"}, "",
-    " ", "\t\n", "\x00\x07\x1b", "\u200b\u200d\ufeff", "\u202eevil", "null", "x" * 5000,
+    None,
+    True,
+    False,
+    0,
+    -1,
+    7,
+    2**63,
+    1.5,
+    -0.0,
+    1e300,
+    [],
+    ["a", 1],
+    {},
+    {"id": "x"},
+    "",
+    " ",
+    "\t\n",
+    "\x00\x07\x1b",
+    "\u200b\u200d\ufeff",
+    "\u202eevil",
+    "null",
+    "x" * 5000,
 ]
 BAD_TIMESTAMPS: list[Any] = [
-    "last tuesday", "", "   ", "2024-13-01T00:00:00", "2024-05-01T25:00:00", "nan", "inf",
-    "-inf", "1e400", -1, 0, 946_684_799, 4_102_444_800_000, 10**20, 1e300, True, "1,5",
-    "1714532400000000000", "2100-01-01T00:00:00Z", "1999-12-31T23:59:59Z",
+    "last tuesday",
+    "",
+    "   ",
+    "2024-13-01T00:00:00",
+    "2024-05-01T25:00:00",
+    "nan",
+    "inf",
+    "-inf",
+    "1e400",
+    -1,
+    0,
+    946_684_799,
+    4_102_444_800_000,
+    10**20,
+    1e300,
+    True,
+    "1,5",
+    "1714532400000000000",
+    "2100-01-01T00:00:00Z",
+    "1999-12-31T23:59:59Z",
 ]
-TEXTS = ["Xin chào shop", "Shop ơi còn hàng màu đen không?", "Your order is on its way",
-         "ok", "Dạ em cảm ơn anh ạ", "  spaced \n out\t text  ", "e\u0301 composed",
-         "zero\u200bwidth", "emoji 😀 and \x07 bell", "日本語のテキスト", "0"]
+TEXTS = [
+    "Xin chào shop",
+    "Shop ơi còn hàng màu đen không?",
+    "Your order is on its way",
+    "ok",
+    "Dạ em cảm ơn anh ạ",
+    "  spaced \n out\t text  ",
+    "e\u0301 composed",
+    "zero\u200bwidth",
+    "emoji 😀 and \x07 bell",
+    "日本語のテキスト",
+    "0",
+]
 
 
 def _text(r: random.Random, alphabet: str = "") -> str:
@@ -229,8 +332,9 @@ def _id(r: random.Random) -> str | int:
     return r.randint(0, 10**18) if r.random() < 0.3 else _text(r, "abcdef0123456789-_:")
 
 
-def _maybe(r: random.Random, valid: Any, *, wrong: list[Any] = WRONG_VALUES, p: float = 0.93
-           ) -> Any:
+def _maybe(
+    r: random.Random, valid: Any, *, wrong: list[Any] = WRONG_VALUES, p: float = 0.93
+) -> Any:
     """`valid` (called if callable) with probability p, otherwise a wrong value."""
     if r.random() < p:
         return valid() if callable(valid) else valid
@@ -266,21 +370,26 @@ def _drop(r: random.Random, body: dict[str, Any], p: float = 0.02) -> dict[str, 
 
 
 def _zalo_payload(r: random.Random, received_at: int) -> dict[str, Any]:
-    event_name = _maybe(r, lambda: r.choice(["user_send_text", "oa_send_text",
-                                               "user_send_image", "oa_send_sticker"]),
-                        wrong=["follow", "user_seen_message", "", None, 5, ["user_send_text"]])
+    event_name = _maybe(
+        r,
+        lambda: r.choice(["user_send_text", "oa_send_text", "user_send_image", "oa_send_sticker"]),
+        wrong=["follow", "user_seen_message", "", None, 5, ["user_send_text"]],
+    )
     message: dict[str, Any] = {"msg_id": _maybe(r, lambda: _id(r))}
     if r.random() < 0.9:
         message["text"] = _maybe(r, lambda: _text(r), wrong=[None, "", " ", 5, ["x"]])
-    return _drop(r, {
-        "app_id": _maybe(r, "3608512345678901234"),
-        "event_name": event_name,
-        "sender": _maybe(r, lambda: {"id": _id(r)}, wrong=WRONG_VALUES + [{"id": ""}]),
-        "recipient": _maybe(r, lambda: {"id": _id(r)}, wrong=WRONG_VALUES + [{"id": None}]),
-        "user_id_by_app": _maybe(r, lambda: str(_id(r))),
-        "message": _maybe(r, message, wrong=WRONG_VALUES + [{"text": "no id"}]),
-        "timestamp": _timestamp(r, received_at),
-    })
+    return _drop(
+        r,
+        {
+            "app_id": _maybe(r, "3608512345678901234"),
+            "event_name": event_name,
+            "sender": _maybe(r, lambda: {"id": _id(r)}, wrong=WRONG_VALUES + [{"id": ""}]),
+            "recipient": _maybe(r, lambda: {"id": _id(r)}, wrong=WRONG_VALUES + [{"id": None}]),
+            "user_id_by_app": _maybe(r, lambda: str(_id(r))),
+            "message": _maybe(r, message, wrong=WRONG_VALUES + [{"text": "no id"}]),
+            "timestamp": _timestamp(r, received_at),
+        },
+    )
 
 
 def _webhook_payload(r: random.Random, received_at: int) -> dict[str, Any]:
@@ -295,17 +404,22 @@ def _webhook_payload(r: random.Random, received_at: int) -> dict[str, Any]:
         rating = r.choice(["score", "thumbs", "score", "thumbs", "both", "neither"])
         body = {**common, "type": "feedback", "message_id": _maybe(r, lambda: _id(r))}
         if rating in ("score", "both"):
-            body["score"] = _maybe(r, lambda: r.choice([0, 1, 0.5, r.random()]),
-                                   wrong=[-0.1, 1.5, 2, "high", None, [], True])
+            body["score"] = _maybe(
+                r,
+                lambda: r.choice([0, 1, 0.5, r.random()]),
+                wrong=[-0.1, 1.5, 2, "high", None, [], True],
+            )
         if rating in ("thumbs", "both"):
-            body["thumbs"] = _maybe(r, lambda: r.choice(["up", "down"]),
-                                    wrong=["UP", "sideways", "", None, 1])
+            body["thumbs"] = _maybe(
+                r, lambda: r.choice(["up", "down"]), wrong=["UP", "sideways", "", None, 1]
+            )
         return _drop(r, body)
     body = {
         **common,
         "user_id": _maybe(r, lambda: _id(r)),
-        "role": _maybe(r, lambda: r.choice(["user", "agent", "bot"]),
-                       wrong=["admin", "USER", "", None, 1]),
+        "role": _maybe(
+            r, lambda: r.choice(["user", "agent", "bot"]), wrong=["admin", "USER", "", None, 1]
+        ),
         "content": _maybe(r, lambda: _text(r)),
         "idempotency_key": _maybe(r, lambda: str(_id(r)), wrong=[None, 1, [], {}]),
         "metadata": _maybe(r, lambda: {"lang": "vi", "n": r.randint(0, 9)}, wrong=[None, [], "x"]),
@@ -326,8 +440,9 @@ def _csv_payload(r: random.Random, received_at: int) -> dict[str, Any]:
         "content": _maybe(r, lambda: _text(r)),
         "timestamp": _timestamp(r, received_at),
         "platform": _maybe(r, lambda: r.choice(["zalo", "csv", "", " "])),
-        "role": _maybe(r, lambda: r.choice(["user", "Agent", "BOT", "", " bot "]),
-                       wrong=["admin", None, 1]),
+        "role": _maybe(
+            r, lambda: r.choice(["user", "Agent", "BOT", "", " bot "]), wrong=["admin", None, 1]
+        ),
         "idempotency_key": _maybe(r, lambda: r.choice(["", "k-1", str(_id(r))])),
     }
     return _drop(r, body)
@@ -337,22 +452,30 @@ def plausible_line(r: random.Random) -> RawLine:
     """One input line: a JSON envelope from one of the three senders, or a CSV row."""
     received_at = RECEIVED + r.randint(-86_400_000, 86_400_000)
     roll = r.random()
-    source = r.choice(["zalo", "webhook", "csv"]) if roll < 0.97 else r.choice(
-        ["telegram", "ZALO", "", None, 3, ["zalo"]])
+    source = (
+        r.choice(["zalo", "webhook", "csv"])
+        if roll < 0.97
+        else r.choice(["telegram", "ZALO", "", None, 3, ["zalo"]])
+    )
     payload: Any = {"zalo": _zalo_payload, "csv": _csv_payload}.get(
-        source if isinstance(source, str) else "", _webhook_payload)(r, received_at)
+        source if isinstance(source, str) else "", _webhook_payload
+    )(r, received_at)
     if source == "csv" and r.random() < 0.3:  # a row read from a CSV export: all strings
-        row = {("\ufeff" if r.random() < 0.2 else "") + k: "" if v is None else str(v)
-               for k, v in payload.items() if not isinstance(v, list | dict)}
+        row = {
+            ("\ufeff" if r.random() < 0.2 else "") + k: "" if v is None else str(v)
+            for k, v in payload.items()
+            if not isinstance(v, list | dict)
+        }
         if r.random() < 0.5:
             row["tenant"] = r.choice(["acme", "", "globex"])
         return RawLine(",".join(row.values()), received_at, "f:1", row=row)
     if r.random() < 0.04:  # a body that the sender did not manage to encode
-        payload = r.choice(["<html>502 Bad Gateway</html>", "", "{\"id\": 1", 5, None, [1]])
+        payload = r.choice(["<html>502 Bad Gateway</html>", "", '{"id": 1', 5, None, [1]])
     envelope: dict[str, Any] = {"source": source, "payload": payload}
     if r.random() < 0.7:
-        envelope["tenant"] = _maybe(r, lambda: r.choice(["acme", "globex", "t-1"]),
-                                    wrong=["", None, 42, ["acme"]])
+        envelope["tenant"] = _maybe(
+            r, lambda: r.choice(["acme", "globex", "t-1"]), wrong=["", None, 42, ["acme"]]
+        )
     if r.random() < 0.5:
         envelope["received_at"] = _maybe(r, received_at, wrong=[-1, None, "soon", 1.5, True])
     if r.random() < 0.1:
