@@ -6,8 +6,9 @@
 Each conversation is cut into segments (an inactivity gap or a token budget closes one);
 the open segment is re-embedded and upserted as its messages arrive, a burst at a time.
 Objects live in `ChatSegment_<model version>` (a tenant per Headwater tenant), reached
-for reading through the alias `ChatSegment`. Records Weaviate refuses, and records on
-the input topic that are not messages, go to `chat.rejected`.
+for reading through the alias `ChatSegment`. Records Weaviate refuses, and input records
+that are not messages, go to `chat.rejected` (or `<dir>/rejected.jsonl` with
+`HEADWATER_SINK=file:<dir>`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
 from flows import topics
-from flows.io import SourceRecord, read_records, write_records
+from flows.io import SourceRecord, output_sink, read_records, write_records
 from flows.settings import Settings, file_path
 from models import load_embedder
 from operators.common import metrics
@@ -113,7 +114,8 @@ def build(**overrides: Any) -> Dataflow:
     messages, not_messages = read_messages(flow, settings)
     refused = index(messages, settings, input_ends=file_path(settings.index_source) is not None)
     rejected = op.merge("all_rejected", not_messages, refused)
-    write_records("write_rejected", rejected, settings, "kafka", topics.REJECTED)
+    sink = output_sink(settings.sink, default="kafka")
+    write_records("write_rejected", rejected, settings, sink, topics.REJECTED)
     return flow
 
 
