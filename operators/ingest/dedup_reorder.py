@@ -1,15 +1,29 @@
-"""Dedup + reorder per tenant/conversation, as one Bytewax stateful step.
+"""Dedup per tenant, then reorder per tenant/conversation: three Bytewax stateful steps.
 
-Both need the same key and the same lifetime (a conversation is remembered until it has
-been quiet for the dedup TTL), so they share one state object and one exchange.
+Dedup follows DESIGN.md: a message is a duplicate when its tenant has already received,
+within the TTL (event time), the same idempotency key given by its sender, or the same
+message id, whatever the conversation id: the same Zalo message arriving by webhook
+(`zalo:<oa>:<user>`) and in a CSV export (`oa-user`) is one message. So dedup state is
+keyed by tenant and key, not by conversation, in two steps: the first remembers senders'
+own idempotency keys (a message without one passes, held by its id), the second message
+ids. A message dropped by the first step never reaches the second, whose memory holds
+only the ids of messages that passed the first.
+
+The first arrival wins. Messages carry the order they were read in (`Arrival`) through
+the steps, since a batch coming from upstream shards is in shard order. Across workers,
+two copies read by different workers at nearly the same time may reach a step in either
+order; the usual twins (a redelivery, a sender's retry with a new id, a Zalo message and
+its export row) meet in one shard of the first step, so their order holds.
+
+Reorder holds each conversation's messages until they can come out in event-time order.
 
 Bytewax calls a keyed logic once per key and batch, and asks each key for its next
-wake-up after every call: with one key per conversation that is about one call per
-message, a large share of the step's cost. So the step keys a fixed number of shards
-instead (a stable hash of the conversation key), and each shard's logic holds its
-conversations in a dict with one wake-up heap. A conversation still lives in exactly one
-shard, so per-conversation order and dedup are unchanged, and shards spread over workers
-like any other key.
+wake-up after every call: with one key per message or conversation that is about one
+call per message, a large share of a step's cost. So each step keys a fixed number of
+shards instead (a stable hash of its key), and each shard's logic holds its keys in a
+dict (reorder: with one wake-up heap). A key still lives in exactly one shard, so dedup
+and per-conversation order are unchanged, and shards spread over workers like any other
+key.
 
 Messages travel to their shard in lists, one per shard and upstream batch: between
 processes Bytewax pickles and sends every item on its own, which cost a second process
@@ -23,7 +37,7 @@ import heapq
 import itertools
 import weakref
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -41,9 +55,9 @@ SHARDS = 64
 """Keyed-state shards of the step: enough to spread over a few dozen workers."""
 
 
-def shard_of(conversation_key: str, shards: int = SHARDS) -> str:
-    """The shard that holds a conversation; the same in every process (unlike `hash`)."""
-    return str(zlib.crc32(conversation_key.encode()) % shards)
+def shard_of(key: str, shards: int = SHARDS) -> str:
+    """The shard that holds a key; the same in every process (unlike `hash`)."""
+    return str(zlib.crc32(key.encode()) % shards)
 
 
 @dataclass(frozen=True)
@@ -55,7 +69,6 @@ class ConversationOut:
 
 @dataclass
 class Conversation:
-    dedup: DedupMemory
     reorder: ReorderBuffer[ChatMessage]
     last_seen_at_ms: int
     forget_at_ms: int
@@ -65,7 +78,6 @@ class Conversation:
 
     def snapshot(self) -> Conversation:
         return Conversation(
-            self.dedup.snapshot(),
             self.reorder.snapshot(),
             self.last_seen_at_ms,
             self.forget_at_ms,
@@ -73,12 +85,72 @@ class Conversation:
         )
 
 
+Arrival = tuple[int, int, ChatMessage]
+"""(received_at, sequence, message): the order messages arrived in, carried through the
+steps, since a batch from upstream shards comes in shard order, not in arrival order.
+The sequence is this process's count; two processes' messages are ordered by receive time."""
+
+Tagged = tuple[bool, Arrival]  # (is_duplicate, arrival)
+
+_sequence = itertools.count()
+
+
+def _arrival_order(arrival: Arrival) -> tuple[int, int]:
+    return arrival[0], arrival[1]
+
+
+def arrivals(batch: list[ChatMessage]) -> list[Arrival]:
+    """Messages numbered in the order they arrive here."""
+    return [(msg.received_at, next(_sequence), msg) for msg in batch]
+
+
+class DedupLogic(StatefulBatchLogic[list[Arrival], Tagged, DedupMemory]):
+    """The dedup memory of one shard; emits `(is_duplicate, arrival)` in arrival order.
+
+    Keys are `<tenant>/<id>`; the memory forgets them by event time (`DedupMemory`), so a
+    shard never needs a wake-up and is never discarded.
+    """
+
+    def __init__(
+        self,
+        state: DedupMemory | None,
+        *,
+        ttl_ms: int,
+        key_of: Callable[[ChatMessage], str | None],
+    ) -> None:
+        _track(self)
+        self.memory = state or DedupMemory(ttl_ms)
+        self._key_of = key_of
+
+    def on_batch(self, values: list[list[Arrival]]) -> tuple[Iterable[Tagged], bool]:
+        admit, key_of = self.memory.admit, self._key_of
+        out = []
+        for arrival in sorted(itertools.chain.from_iterable(values), key=_arrival_order):
+            msg = arrival[2]
+            key = key_of(msg)
+            out.append((key is not None and not admit(msg.event_ms, key), arrival))
+        return out, StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> DedupMemory:
+        return self.memory.snapshot()
+
+
+def tenant_message_id(msg: ChatMessage) -> str:
+    return f"{msg.tenant}/{msg.message_id}"
+
+
+def tenant_idempotency_key(msg: ChatMessage) -> str | None:
+    """The sender's own key; None when it gave none (the key is then the message id)."""
+    if msg.idempotency_key == msg.message_id:
+        return None
+    return f"{msg.tenant}/{msg.idempotency_key}"
+
+
 ShardState = dict[str, Conversation]
-Tagged = tuple[bool, ChatMessage]  # (is_duplicate, message)
 
 
-class ShardLogic(StatefulBatchLogic[list[ChatMessage], Tagged, ShardState]):
-    """The conversations of one shard; emits `(is_duplicate, message)`.
+class ShardLogic(StatefulBatchLogic[list[Arrival], ChatMessage, ShardState]):
+    """The conversations of one shard; emits their messages in order, or flagged `late`.
 
     A conversation is forgotten once it has been quiet for the TTL (wall clock) with
     nothing held; the shard is discarded when it holds no conversation.
@@ -102,9 +174,7 @@ class ShardLogic(StatefulBatchLogic[list[ChatMessage], Tagged, ShardState]):
         heapq.heapify(self._wakeups)
 
     def _new_conversation(self, key: str, now: int) -> Conversation:
-        conv = Conversation(
-            DedupMemory(self._ttl_ms), ReorderBuffer(self._lateness_ms), now, now + self._ttl_ms
-        )
+        conv = Conversation(ReorderBuffer(self._lateness_ms), now, now + self._ttl_ms)
         self.conversations[key] = conv
         heapq.heappush(self._wakeups, (conv.forget_at_ms, key))
         return conv
@@ -115,29 +185,26 @@ class ShardLogic(StatefulBatchLogic[list[ChatMessage], Tagged, ShardState]):
             heapq.heappush(self._wakeups, (due, key))
         conv.release_at_ms = due
 
-    def on_batch(self, values: list[list[ChatMessage]]) -> tuple[Iterable[Tagged], bool]:
+    def on_batch(self, values: list[list[Arrival]]) -> tuple[Iterable[ChatMessage], bool]:
         now = self._clock()
         conversations = self.conversations
         touched: dict[str, Conversation] = {}
-        out: list[Tagged] = []
-        for msg in itertools.chain.from_iterable(values):
+        out: list[ChatMessage] = []
+        for _, _, msg in sorted(itertools.chain.from_iterable(values), key=_arrival_order):
             key = msg.key
             conv = touched[key] = conversations.get(key) or self._new_conversation(key, now)
-            if not conv.dedup.admit(msg.event_ms, msg.idempotency_key, msg.message_id):
-                out.append((True, msg))
-            elif conv.reorder.add(msg.event_ms, msg, now):
-                for released in conv.reorder.release(now):
-                    out.append((False, released))
+            if conv.reorder.add(msg.event_ms, msg, now):
+                out.extend(conv.reorder.release(now))
             else:
-                out.append((False, msg.model_copy(update={"late": True})))
+                out.append(msg.model_copy(update={"late": True}))
         for key, conv in touched.items():
             conv.last_seen_at_ms = now
             self._schedule_release(key, conv)
         return out, StatefulBatchLogic.RETAIN
 
-    def on_notify(self) -> tuple[Iterable[Tagged], bool]:
+    def on_notify(self) -> tuple[Iterable[ChatMessage], bool]:
         now = self._clock()
-        out: list[Tagged] = []
+        out: list[ChatMessage] = []
         wakeups = self._wakeups
         while wakeups and wakeups[0][0] <= now:
             due, key = heapq.heappop(wakeups)
@@ -145,7 +212,7 @@ class ShardLogic(StatefulBatchLogic[list[ChatMessage], Tagged, ShardState]):
             if conv is None or due not in (conv.release_at_ms, conv.forget_at_ms):
                 continue  # rescheduled since, or forgotten
             conv.release_at_ms = None  # this wake-up is spent
-            out.extend((False, m) for m in conv.reorder.release(now))
+            out.extend(conv.reorder.release(now))
             self._schedule_release(key, conv)
             if conv.forget_at_ms <= now:
                 quiet_until = conv.last_seen_at_ms + self._ttl_ms
@@ -156,10 +223,10 @@ class ShardLogic(StatefulBatchLogic[list[ChatMessage], Tagged, ShardState]):
                 heapq.heappush(wakeups, (conv.forget_at_ms, key))
         return out, not self.conversations
 
-    def on_eof(self) -> tuple[Iterable[Tagged], bool]:
-        out: list[Tagged] = []
+    def on_eof(self) -> tuple[Iterable[ChatMessage], bool]:
+        out: list[ChatMessage] = []
         for conv in self.conversations.values():
-            out.extend((False, m) for m in conv.reorder.flush())
+            out.extend(conv.reorder.flush())
             conv.release_at_ms = None
         return out, StatefulBatchLogic.RETAIN
 
@@ -172,13 +239,13 @@ class ShardLogic(StatefulBatchLogic[list[ChatMessage], Tagged, ShardState]):
         return {key: conv.snapshot() for key, conv in self.conversations.items()}
 
 
-_live_shards: dict[int, weakref.ref[ShardLogic]] = {}
+_live_shards: dict[int, weakref.ref[ShardLogic | DedupLogic]] = {}
 
 
-def _track(logic: ShardLogic) -> None:
+def _track(logic: ShardLogic | DedupLogic) -> None:
     key = id(logic)
 
-    def untrack(_ref: weakref.ref[ShardLogic]) -> None:
+    def untrack(_ref: weakref.ref[ShardLogic | DedupLogic]) -> None:
         _live_shards.pop(key, None)
 
     _live_shards[key] = weakref.ref(logic, untrack)
@@ -193,11 +260,11 @@ def state_sizes() -> dict[str, int]:
     sizes = {"dedup_keys": 0, "held_messages": 0}
     for ref in list(_live_shards.values()):
         logic = ref()
-        if logic is None:
-            continue
-        for conv in list(logic.conversations.values()):
-            sizes["dedup_keys"] += len(conv.dedup)
-            sizes["held_messages"] += len(conv.reorder)
+        if isinstance(logic, DedupLogic):
+            sizes["dedup_keys"] += len(logic.memory)
+        elif isinstance(logic, ShardLogic):
+            for conv in list(logic.conversations.values()):
+                sizes["held_messages"] += len(conv.reorder)
     return sizes
 
 
@@ -207,6 +274,92 @@ def _state_size(kind: str) -> int:
 
 for _kind in ("dedup_keys", "held_messages"):
     metrics.STATE_ITEMS.labels(kind=_kind).set_function(functools.partial(_state_size, _kind))
+
+
+def _by_shard(
+    key_of: Callable[[ChatMessage], str], shards: int
+) -> Callable[[list[Arrival]], Iterable[tuple[str, list[Arrival]]]]:
+    def by_shard(batch: list[Arrival]) -> Iterable[tuple[str, list[Arrival]]]:
+        groups: dict[str, list[Arrival]] = {}
+        for arrival in batch:
+            groups.setdefault(shard_of(key_of(arrival[2]), shards), []).append(arrival)
+        return groups.items()
+
+    return by_shard
+
+
+@dataclass(frozen=True)
+class DedupOut:
+    unique: Stream[Arrival]
+    duplicates: Stream[ChatMessage]
+
+
+def _dedup_by(
+    step_id: str,
+    up: Stream[Arrival],
+    key_of: Callable[[ChatMessage], str | None],
+    *,
+    ttl_ms: int,
+    shards: int,
+) -> DedupOut:
+    def shard_key(msg: ChatMessage) -> str:
+        return key_of(msg) or tenant_message_id(msg)
+
+    tagged = op.stateful_batch(
+        f"{step_id}_logic",
+        op.flat_map_batch(f"{step_id}_by_shard", up, _by_shard(shard_key, shards)),
+        lambda state: DedupLogic(state, ttl_ms=ttl_ms, key_of=key_of),
+    )
+    split = op.branch(
+        f"{step_id}_split", op.map(f"{step_id}_unkey", tagged, lambda kv: kv[1]), lambda t: t[0]
+    )
+    return DedupOut(
+        unique=op.map(f"{step_id}_unique", split.falses, lambda t: t[1]),
+        duplicates=op.map(f"{step_id}_duplicates", split.trues, lambda t: t[1][2]),
+    )
+
+
+@operator
+def dedup_messages(
+    step_id: str, up: Stream[ChatMessage], *, ttl_ms: int, shards: int = SHARDS
+) -> DedupOut:
+    """Drop messages whose tenant already received their message id or their sender's
+    idempotency key within the TTL (event time), whatever their conversation."""
+    arrived = op.flat_map_batch("arrivals", up, arrivals)
+    # Every message takes both steps, so that a conversation reaches the reorder step along
+    # one path. The first step holds a message by its own key, or else by its id, so the
+    # usual twins (a redelivery, a sender's retry, a webhook and its export row) meet in one
+    # shard, in the order they were read, even with several workers.
+    by_key = _dedup_by(
+        "by_idempotency_key", arrived, tenant_idempotency_key, ttl_ms=ttl_ms, shards=shards
+    )
+    by_id = _dedup_by(
+        "by_message_id", by_key.unique, tenant_message_id, ttl_ms=ttl_ms, shards=shards
+    )
+    return DedupOut(
+        unique=by_id.unique,
+        duplicates=op.merge("duplicates", by_key.duplicates, by_id.duplicates),
+    )
+
+
+@operator
+def reorder_conversations(
+    step_id: str,
+    up: Stream[Arrival],
+    *,
+    ttl_ms: int,
+    lateness_ms: int,
+    clock: Clock = wall_clock_ms,
+    shards: int = SHARDS,
+) -> Stream[ChatMessage]:
+    """Each conversation in event-time order; a message behind what was released is flagged
+    `late`. A conversation is remembered until it has been quiet for `ttl_ms`."""
+    ordered = op.stateful_batch(
+        "logic",
+        op.flat_map_batch("by_shard", up, _by_shard(lambda m: m.key, shards)),
+        lambda state: ShardLogic(state, ttl_ms=ttl_ms, lateness_ms=lateness_ms, clock=clock),
+    )
+    return op.map("unkey", ordered, lambda kv: kv[1])
 
 
 @operator
@@ -220,21 +373,8 @@ def dedup_and_reorder(
     shards: int = SHARDS,
 ) -> ConversationOut:
     """Drop duplicates (per tenant, within the TTL) and order each conversation by event time."""
-
-    def by_shard(batch: list[ChatMessage]) -> Iterable[tuple[str, list[ChatMessage]]]:
-        groups: dict[str, list[ChatMessage]] = {}
-        for msg in batch:
-            groups.setdefault(shard_of(msg.key, shards), []).append(msg)
-        return groups.items()
-
-    tagged = op.stateful_batch(
-        "logic",
-        op.flat_map_batch("by_shard", up, by_shard),
-        lambda state: ShardLogic(state, ttl_ms=ttl_ms, lateness_ms=lateness_ms, clock=clock),
+    dedup = dedup_messages("dedup", up, ttl_ms=ttl_ms, shards=shards)
+    ordered = reorder_conversations(
+        "reorder", dedup.unique, ttl_ms=ttl_ms, lateness_ms=lateness_ms, clock=clock, shards=shards
     )
-    values = op.map("unkey", tagged, lambda kv: kv[1])
-    split = op.branch("split", values, lambda tagged_msg: tagged_msg[0])
-    return ConversationOut(
-        messages=op.map("messages", split.falses, lambda t: t[1]),
-        duplicates=op.map("duplicates", split.trues, lambda t: t[1]),
-    )
+    return ConversationOut(messages=ordered, duplicates=dedup.duplicates)

@@ -14,10 +14,13 @@ from bytewax.testing import TestingSink, TestingSource
 from operators.ingest.dedup import DedupMemory
 from operators.ingest.dedup_reorder import (
     SHARDS,
+    DedupLogic,
     ShardLogic,
+    arrivals,
     dedup_and_reorder,
     shard_of,
     state_sizes,
+    tenant_message_id,
 )
 from operators.ingest.reorder import ReorderBuffer
 from schemas.message import ChatMessage
@@ -148,12 +151,12 @@ def new_shard(clock: FakeClock, state=None) -> ShardLogic:
 def test_shard_forgets_a_quiet_conversation_then_is_discarded() -> None:
     clock = FakeClock(0)
     logic = new_shard(clock)
-    out, discard = logic.on_batch([[msg("m1", 10_000)]])
+    out, discard = logic.on_batch([arrivals([msg("m1", 10_000)])])
     assert out == [] and discard is False
     assert logic.notify_at() == datetime.fromtimestamp(2, UTC)  # release due in 2 s
     clock.now_ms = 2_000
     out, discard = logic.on_notify()
-    assert [m.message_id for _, m in out] == ["m1"] and discard is False
+    assert [m.message_id for m in out] == ["m1"] and discard is False
     assert logic.notify_at() == datetime.fromtimestamp(60, UTC)
     clock.now_ms = 60_000
     assert logic.on_notify() == ([], True)
@@ -163,19 +166,22 @@ def test_shard_forgets_a_quiet_conversation_then_is_discarded() -> None:
 def test_shard_keeps_a_conversation_seen_within_the_ttl() -> None:
     clock = FakeClock(0)
     logic = new_shard(clock)
-    logic.on_batch([[msg("m1", 10_000, conv="c1"), msg("x1", 10_000, conv="c2")]])
+    logic.on_batch([arrivals([msg("m1", 10_000, conv="c1"), msg("x1", 10_000, conv="c2")])])
     clock.now_ms = 30_000
-    out, _ = logic.on_batch([[msg("m2", 40_000, conv="c1")]])
-    assert [m.message_id for _, m in out] == ["m1"]
+    out, _ = logic.on_batch([arrivals([msg("m2", 40_000, conv="c1")])])
+    assert [m.message_id for m in out] == ["m1"]
     clock.now_ms = 60_000  # c2 quiet for the TTL, c1 only for 30 s
     out, discard = logic.on_notify()
     assert discard is False and set(logic.conversations) == {"acme/c1"}
-    assert sorted(m.message_id for _, m in out) == ["m2", "x1"]
-    out, _ = logic.on_batch([[msg("m1", 10_000, conv="c1"), msg("x1", 10_000, conv="c2")]])
-    assert [(dup, m.message_id) for dup, m in out] == [(True, "m1")]  # x1 is new again: held
+    assert sorted(m.message_id for m in out) == ["m2", "x1"]
+    out, _ = logic.on_batch(
+        [arrivals([msg("m0", 10_000, conv="c1"), msg("x1", 10_000, conv="c2")])]
+    )
+    # c1 remembers what it released, so m0 is late; c2 was forgotten, so x1 is held again.
+    assert [(m.message_id, m.late) for m in out] == [("m0", True)]
     clock.now_ms = 90_000
     out, discard = logic.on_notify()
-    assert [m.message_id for _, m in out] == ["x1"] and discard is False  # both seen at 60 s
+    assert [m.message_id for m in out] == ["x1"] and discard is False  # both seen at 60 s
     clock.now_ms = 120_000
     assert logic.on_notify()[1] is True
 
@@ -185,30 +191,42 @@ def test_shard_releases_each_conversation_in_order_and_flags_stragglers() -> Non
     logic = new_shard(clock)
     out, _ = logic.on_batch(
         [
-            [msg("a2", 12_000, conv="a"), msg("b1", 50_000, conv="b")],
-            [msg("a1", 11_000, conv="a"), msg("a3", 20_000, conv="a")],  # a second upstream batch
+            arrivals([msg("a2", 12_000, conv="a"), msg("b1", 50_000, conv="b")]),
+            arrivals([msg("a1", 11_000, conv="a"), msg("a3", 20_000, conv="a")]),  # another one
         ]
     )
-    assert [m.message_id for _, m in out] == ["a1", "a2"]  # a's watermark 18_000
-    out, _ = logic.on_batch([[msg("a0", 5_000, conv="a"), msg("b0", 49_000, conv="b")]])
-    assert [(m.message_id, m.late) for _, m in out] == [("a0", True)]
+    assert [m.message_id for m in out] == ["a1", "a2"]  # a's watermark 18_000
+    out, _ = logic.on_batch([arrivals([msg("a0", 5_000, conv="a"), msg("b0", 49_000, conv="b")])])
+    assert [(m.message_id, m.late) for m in out] == [("a0", True)]
     out, _ = logic.on_eof()
-    assert sorted((m.conversation_id, m.message_id) for _, m in out) == [
+    assert sorted((m.conversation_id, m.message_id) for m in out) == [
         ("a", "a3"),
         ("b", "b0"),
         ("b", "b1"),
     ]
-    assert [m.message_id for _, m in out if m.conversation_id == "b"] == ["b0", "b1"]
+    assert [m.message_id for m in out if m.conversation_id == "b"] == ["b0", "b1"]
 
 
 def test_shard_state_survives_a_snapshot_round_trip() -> None:
     clock = FakeClock(0)
     logic = new_shard(clock)
-    logic.on_batch([[msg("m1", 10_000)]])
+    logic.on_batch([arrivals([msg("m1", 10_000)])])
     restored = new_shard(clock, pickle.loads(pickle.dumps(logic.snapshot())))
     assert restored.notify_at() == datetime.fromtimestamp(2, UTC)
-    out, _ = restored.on_batch([[msg("m1", 10_000), msg("m2", 20_000)]])
-    assert [(dup, m.message_id) for dup, m in out] == [(True, "m1"), (False, "m1")]
+    out, _ = restored.on_batch([arrivals([msg("m2", 20_000)])])
+    assert [m.message_id for m in out] == ["m1"]
+
+
+def test_dedup_shard_state_survives_a_snapshot_round_trip() -> None:
+    logic = DedupLogic(None, ttl_ms=60_000, key_of=tenant_message_id)
+    (is_duplicate, (_, _, first)), *rest = logic.on_batch([arrivals([msg("m1", 10_000)])])[0]
+    assert (is_duplicate, first.message_id, rest) == (False, "m1", [])
+    restored = DedupLogic(
+        pickle.loads(pickle.dumps(logic.snapshot())), ttl_ms=60_000, key_of=tenant_message_id
+    )
+    out, discard = restored.on_batch([arrivals([msg("m1", 10_000), msg("m2", 20_000)])])
+    assert [(dup, m.message_id) for dup, (_, _, m) in out] == [(True, "m1"), (False, "m2")]
+    assert discard is False
 
 
 def test_shards_are_stable_and_spread() -> None:
@@ -244,6 +262,25 @@ def test_duplicates_are_dropped_per_tenant(entry_point) -> None:
         ("globex", "a"),
     ]
     assert sorted(m.message_id for m in dups) == ["a", "b2"]
+
+
+def test_a_message_is_one_message_whatever_its_conversation_id(entry_point) -> None:
+    # The same Zalo message by webhook and in a CSV export, which names the conversation its way.
+    items = [
+        msg("zalo:96d3", 1000, conv="zalo:oa1:u1"),
+        msg("zalo:96d3", 1000, conv="oa1-u1"),
+        msg("k1", 2000, conv="c1", key="retry-1"),
+        msg("k2", 2100, conv="c2", key="retry-1"),  # the sender's key, another conversation
+        msg("zalo:96d3", 1000, conv="zalo:oa1:u1", tenant="globex"),
+    ]
+    out, dups = run_conversations(entry_point, items)
+    zalo = sorted((m.tenant, m.conversation_id) for m in out if m.message_id == "zalo:96d3")
+    assert zalo == [("acme", "zalo:oa1:u1"), ("globex", "zalo:oa1:u1")]  # first arrival wins
+    assert [m.conversation_id for m in dups if m.message_id == "zalo:96d3"] == ["oa1-u1"]
+    # The sender's retry: the first one received wins, even with several workers.
+    assert [m.message_id for m in out if m.idempotency_key == "retry-1"] == ["k1"]
+    assert [m.message_id for m in dups if m.idempotency_key == "retry-1"] == ["k2"]
+    assert len(out) + len(dups) == len(items)
 
 
 def test_each_conversation_comes_out_in_event_time_order(entry_point) -> None:
@@ -323,10 +360,14 @@ def test_quiet_conversation_is_emitted_while_the_input_is_still_open() -> None:
 
 def test_state_size_metric_follows_the_logic() -> None:
     before = state_sizes()
+    dedup = DedupLogic(None, ttl_ms=60_000, key_of=tenant_message_id)
+    dedup.on_batch([arrivals([msg("m1", 10_000), msg("m2", 10_500), msg("m1", 10_000)])])
+    assert state_sizes()["dedup_keys"] - before["dedup_keys"] == 2
+    del dedup
+    assert state_sizes() == before
     clock = FakeClock(0)
     logic = new_shard(clock)
-    logic.on_batch([[msg("m1", 10_000), msg("m2", 10_500), msg("m1", 10_000)]])
-    assert state_sizes()["dedup_keys"] - before["dedup_keys"] == 2
+    logic.on_batch([arrivals([msg("m1", 10_000), msg("m2", 10_500)])])
     assert state_sizes()["held_messages"] - before["held_messages"] == 2
     logic.on_eof()
     assert state_sizes()["held_messages"] == before["held_messages"]
