@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from schemas.ids import TenantId
 from schemas.wire import JsonRecord, UtcMillis, iso_utc_ms, parse_iso_utc_ms
 
 __all__ = [
@@ -31,6 +32,8 @@ RejectReason = Literal[
     "bad_timestamp",
     "future_event_time",
     "too_large",
+    "invalid_tenant",
+    "not_utf8",
     "index_rejected",
 ]
 
@@ -53,7 +56,7 @@ class ChatMessage(JsonRecord):
         description="the sender's idempotency key when given, else `message_id`",
         examples=["zalo:96d3cdf3a1b2"],
     )
-    tenant: str = Field(description="Headwater tenant", examples=["acme"])
+    tenant: TenantId = Field(description="Headwater tenant", examples=["acme"])
     source: str = Field(description="envelope source: zalo, webhook or csv", examples=["zalo"])
     platform: str = Field(description="platform the message was sent on", examples=["zalo"])
     conversation_id: str = Field(

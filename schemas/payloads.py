@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator, with_config
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+from schemas.ids import Identifier, Platform
+
 Timestamp = str | int | float
 
 
@@ -22,12 +24,12 @@ class _Payload(BaseModel):
 # per part made a Zalo event cost 1.8x as much to validate.
 @with_config(ConfigDict(extra="ignore", coerce_numbers_to_str=True))
 class ZaloUser(TypedDict):
-    id: Annotated[str, Field(min_length=1, examples=["2468000000000000011"])]
+    id: Annotated[Identifier, Field(examples=["2468000000000000011"])]
 
 
 @with_config(ConfigDict(extra="ignore", coerce_numbers_to_str=True))
 class ZaloMessage(TypedDict):
-    msg_id: Annotated[str, Field(min_length=1, examples=["96d3cdf3a1b2"])]
+    msg_id: Annotated[Identifier, Field(examples=["96d3cdf3a1b2"])]
     text: NotRequired[str | None]
 
 
@@ -62,14 +64,14 @@ def is_zalo_chat_event(event_name: object) -> bool:
 class WebhookMessage(_Payload):
     """A partner's chat message."""
 
-    id: str = Field(min_length=1)
-    platform: str = Field("webhook", min_length=1)
-    conversation_id: str = Field(min_length=1)
-    user_id: str = Field(min_length=1)
+    id: Identifier
+    platform: Platform = "webhook"
+    conversation_id: Identifier
+    user_id: Identifier
     role: Literal["user", "agent", "bot"] = "user"
     content: str
     timestamp: Timestamp
-    idempotency_key: str | None = None
+    idempotency_key: Identifier | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -77,10 +79,10 @@ class WebhookFeedback(_Payload):
     """A partner's feedback on a message: `score` in [0, 1] or `thumbs` up/down."""
 
     type: Literal["feedback"]
-    id: str = Field(min_length=1)
-    platform: str = Field("webhook", min_length=1)
-    message_id: str = Field(min_length=1)
-    conversation_id: str = Field(min_length=1)
+    id: Identifier
+    platform: Platform = "webhook"
+    message_id: Identifier
+    conversation_id: Identifier
     score: float | None = Field(None, ge=0, le=1)
     thumbs: Literal["up", "down"] | None = None
     timestamp: Timestamp
@@ -101,14 +103,14 @@ class WebhookFeedback(_Payload):
 class CsvRow(_Payload):
     """One row of a CSV export (columns as in DESIGN.md; empty optional cells are unset)."""
 
-    message_id: str = Field(min_length=1)
-    conversation_id: str = Field(min_length=1)
-    user_id: str = Field(min_length=1)
+    message_id: Identifier
+    conversation_id: Identifier
+    user_id: Identifier
     content: str
     timestamp: Timestamp
-    platform: str = Field("csv", min_length=1)
+    platform: Platform = "csv"
     role: Literal["user", "agent", "bot"] = "user"
-    idempotency_key: str | None = None
+    idempotency_key: Identifier | None = None
 
     @model_validator(mode="before")
     @classmethod

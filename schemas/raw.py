@@ -6,6 +6,8 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.ids import TENANT_RULE, TenantId
+
 SOURCES = ("zalo", "webhook", "csv")
 
 
@@ -13,7 +15,8 @@ class RawLine(NamedTuple):
     """One input exactly as read, and where and when it was read.
 
     `text` is a JSONL line or Kafka value as received; for a CSV export it is the row's
-    own text, and `row` carries the parsed columns. (A named tuple: millions are made,
+    own text, and `row` carries the parsed columns. Input that is not UTF-8 keeps its
+    exact bytes in `undecodable`. (A named tuple: millions are made,
     and it is the cheapest immutable record to build and to pickle.)
     """
 
@@ -21,6 +24,8 @@ class RawLine(NamedTuple):
     received_at: int
     origin: str
     row: dict[str, str] | None = None
+    undecodable: bytes | None = None
+    """The input's exact bytes when they are not UTF-8 (`text` then has U+FFFD for them)."""
 
 
 class Envelope(BaseModel):
@@ -35,7 +40,7 @@ class Envelope(BaseModel):
         examples=["zalo"],
         json_schema_extra={"enum": list(SOURCES)},
     )
-    tenant: str = Field("default", min_length=1, description="Headwater tenant", examples=["acme"])
+    tenant: TenantId = Field("default", description=f"Headwater tenant: {TENANT_RULE}")
     received_at: int | None = Field(
         None,
         ge=0,

@@ -2,10 +2,13 @@
 
 `Parser.parse` never raises on input: whatever is wrong with a line becomes a `Rejected`
 record with one of DESIGN.md's reason codes, the validation errors and the raw text.
+An error the parser did not foresee is logged and rejected too (`invalid_schema`), so one
+line can never stop the flow.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, TypeVar
@@ -22,6 +25,8 @@ from operators.ingest.normalize import (
 from schemas.message import ChatMessage, Feedback, Rejected, RejectReason
 from schemas.payloads import CsvRow, WebhookFeedback, WebhookMessage, ZaloEvent, is_zalo_chat_event
 from schemas.raw import SOURCES, Envelope, RawLine
+
+log = logging.getLogger(__name__)
 
 Parsed = ChatMessage | Feedback | Rejected
 
@@ -49,6 +54,26 @@ def _validate(model: type[M], data: Any) -> M:
         raise _Reject("invalid_schema", *_errors(exc)) from None
 
 
+def _validate_envelope(data: Any) -> Envelope:
+    try:
+        return Envelope.model_validate(data)
+    except ValidationError as exc:
+        tenant_wrong = any(err["loc"][:1] == ("tenant",) for err in exc.errors())
+        raise _Reject(
+            "invalid_tenant" if tenant_wrong else "invalid_schema", *_errors(exc)
+        ) from None
+
+
+def _not_utf8(data: bytes) -> _Reject:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start}: {exc.reason} (0x{data[exc.start]:02x})"
+    else:  # not expected: the reader only sets `undecodable` when decoding failed
+        where = "the reader could not decode it"
+    return _Reject("not_utf8", f"input is not UTF-8: {where}; the raw archive keeps its bytes")
+
+
 @dataclass(frozen=True)
 class Parser:
     default_tz: tzinfo
@@ -58,6 +83,8 @@ class Parser:
     def parse(self, line: RawLine) -> Parsed:
         envelope: Envelope | None = None
         try:
+            if line.undecodable is not None:
+                raise _not_utf8(line.undecodable)
             # A character is at most 4 bytes: most lines need no encoding to be measured.
             if len(line.text) > self.max_line_bytes or (
                 len(line.text) * 4 > self.max_line_bytes
@@ -67,27 +94,40 @@ class Parser:
             envelope = self._envelope(line)
             return self._payload(envelope, envelope.received_at or line.received_at)
         except _Reject as rej:
-            return Rejected(
-                reason=rej.reason,
-                errors=rej.errors,
-                source=envelope.source if envelope else None,
-                tenant=envelope.tenant if envelope else None,
-                received_at=(envelope.received_at if envelope else None) or line.received_at,
-                raw=line.text,
+            return self._rejected(line, envelope, rej.reason, rej.errors)
+        except Exception as exc:  # a bug must cost one line, never the flow
+            log.exception("unexpected error parsing %s", line.origin)
+            return self._rejected(
+                line, envelope, "invalid_schema", (f"unexpected {type(exc).__name__}: {exc}",)
             )
+
+    @staticmethod
+    def _rejected(
+        line: RawLine, envelope: Envelope | None, reason: RejectReason, errors: tuple[str, ...]
+    ) -> Rejected:
+        return Rejected(
+            reason=reason,
+            errors=errors,
+            source=envelope.source if envelope else None,
+            tenant=envelope.tenant if envelope else None,
+            received_at=(envelope.received_at if envelope else None) or line.received_at,
+            raw=line.text,
+        )
 
     def _envelope(self, line: RawLine) -> Envelope:
         if line.row is not None:
-            return Envelope(
-                source="csv", tenant=line.row.get("tenant") or "default", payload=dict(line.row)
-            )
+            tenant = line.row.get("tenant") or "default"
+            return _validate_envelope({"source": "csv", "tenant": tenant, "payload": line.row})
+        if not line.text:
+            raise _Reject("not_json", "the input is empty (a Kafka record without a value?)")
         try:
-            data = orjson.loads(line.text)
+            # A byte order mark is not JSON, but some writers put one before every record.
+            data = orjson.loads(line.text.removeprefix("\ufeff"))
         except orjson.JSONDecodeError as exc:
             raise _Reject("not_json", str(exc)) from None
         if not isinstance(data, dict):
             raise _Reject("not_json", f"expected a JSON object, got {type(data).__name__}")
-        envelope = _validate(Envelope, data)
+        envelope = _validate_envelope(data)
         if envelope.source not in SOURCES:
             raise _Reject("unknown_source", f"source must be one of {', '.join(SOURCES)}")
         return envelope

@@ -185,6 +185,7 @@ def test_numpy_values_in_an_alert_are_written_as_orjson_wrote_them(value) -> Non
 # ---- any field values: the same bytes as the old codec
 
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)  # no lone surrogates
+TENANT = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
 MS = st.integers(0, 4_102_444_800_000)
 FLOAT = st.floats(allow_nan=True, allow_infinity=True)
 
@@ -195,7 +196,7 @@ FLOAT = st.floats(allow_nan=True, allow_infinity=True)
         ChatMessage,
         message_id=TEXT,
         idempotency_key=TEXT,
-        tenant=TEXT,
+        tenant=TENANT,
         source=TEXT,
         platform=TEXT,
         conversation_id=TEXT,

@@ -474,7 +474,18 @@ def plausible_line(r: random.Random) -> RawLine:
     envelope: dict[str, Any] = {"source": source, "payload": payload}
     if r.random() < 0.7:
         envelope["tenant"] = _maybe(
-            r, lambda: r.choice(["acme", "globex", "t-1"]), wrong=["", None, 42, ["acme"]]
+            r,
+            lambda: r.choice(["acme", "globex", "t-1"]),
+            wrong=[
+                "",
+                None,
+                42,
+                ["acme"],
+                "acme corp",
+                "công-ty-việt",
+                "../../etc/passwd",
+                "t" * 65,
+            ],
         )
     if r.random() < 0.5:
         envelope["received_at"] = _maybe(r, received_at, wrong=[-1, None, "soon", 1.5, True])
@@ -483,6 +494,9 @@ def plausible_line(r: random.Random) -> RawLine:
     keys = list(envelope)
     r.shuffle(keys)
     text = json.dumps({k: envelope[k] for k in keys}, ensure_ascii=r.random() < 0.5)
+    if r.random() < 0.02:  # bytes a reader could not decode
+        data = text.encode()[: r.randint(0, len(text))] + b"\xff\xfe" + text.encode()[-3:]
+        return RawLine(data.decode("utf-8", "replace"), RECEIVED, "test:1", undecodable=data)
     return RawLine(text, RECEIVED, "test:1")
 
 
