@@ -25,7 +25,6 @@ from flows.io import kafka_input, output_sink, write_records
 from flows.settings import Settings
 from operators.common import metrics as common_metrics
 from operators.common.clock import wall_clock_ms
-from operators.common.kafka import value_text
 from operators.ingest import metrics
 from operators.ingest.archive import RawArchiveSink
 from operators.ingest.dedup_reorder import dedup_and_reorder
@@ -35,7 +34,7 @@ from operators.pii.step import redact_messages
 from schemas.guards import is_feedback, is_message
 from schemas.message import ChatMessage, Feedback, Rejected
 from schemas.pii_audit import PiiAudit
-from schemas.raw import RawLine
+from schemas.raw import RawLine, text_of
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,8 @@ def read_raw(flow: Dataflow, settings: Settings) -> Stream[RawLine]:
 
     def to_raw(msg: KafkaSourceMessage[bytes | None, bytes | None]) -> RawLine:
         origin = f"kafka:{msg.topic}/{msg.partition}/{msg.offset}"
-        return RawLine(value_text(msg.value), wall_clock_ms(), origin)
+        text, undecodable = text_of(msg.value or b"")  # no value: rejected as empty
+        return RawLine(text, wall_clock_ms(), origin, undecodable=undecodable)
 
     return op.map("kafka_to_raw", kafka, to_raw)
 

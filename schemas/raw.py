@@ -28,6 +28,25 @@ class RawLine(NamedTuple):
     """The input's exact bytes when they are not UTF-8 (`text` then has U+FFFD for them)."""
 
 
+def text_of(data: bytes) -> tuple[str, bytes | None]:
+    """Input bytes as text, and the bytes themselves when they are not UTF-8."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace"), data
+
+
+def text_of_escaped(text: str) -> tuple[str, bytes | None]:
+    """Like `text_of`, for text decoded with `errors="surrogateescape"`."""
+    if text.isascii():
+        return text, None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text_of(text.encode("utf-8", "surrogateescape"))
+    return text, None
+
+
 class Envelope(BaseModel):
     """The raw envelope of DESIGN.md. `source` is checked against SOURCES by the parser."""
 

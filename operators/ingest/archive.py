@@ -1,7 +1,8 @@
 """The raw archive: every input line, appended as received, in immutable segment files.
 
 Layout: `<root>/<source>/<YYYY-MM-DD>/<segment>.jsonl`, a segment per worker, run and day,
-each line `{"received_at", "origin", "raw"}`. Segments are created exclusively and only
+each line `{"received_at", "origin", "raw"}`, or `{"received_at", "origin", "raw_base64"}`
+for input that was not UTF-8: its exact bytes, in base64. Segments are created exclusively and only
 ever appended to, so an existing segment is never rewritten. After a crash, recovery
 replays from the last snapshot and the replayed lines are appended again: the archive is
 at-least-once, and `origin` (file:line or topic/partition/offset) identifies repeats.
@@ -9,6 +10,7 @@ at-least-once, and `origin` (file:line or topic/partition/offset) identifies rep
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from datetime import UTC, datetime
@@ -21,6 +23,15 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from schemas.raw import RawLine
 
 ArchiveItem = tuple[str, RawLine]  # (source or "unknown", line)
+
+
+def _archive_record(line: RawLine) -> dict[str, object]:
+    record: dict[str, object] = {"received_at": line.received_at, "origin": line.origin}
+    if line.undecodable is None:
+        record["raw"] = line.text
+    else:
+        record["raw_base64"] = base64.b64encode(line.undecodable).decode("ascii")
+    return record
 
 
 class _ArchivePartition(StatelessSinkPartition[ArchiveItem]):
@@ -43,12 +54,7 @@ class _ArchivePartition(StatelessSinkPartition[ArchiveItem]):
         for source, line in items:
             day = datetime.fromtimestamp(line.received_at / 1000, UTC).strftime("%Y-%m-%d")
             f = self._segment(source, day)
-            f.write(
-                orjson.dumps(
-                    {"received_at": line.received_at, "origin": line.origin, "raw": line.text}
-                )
-                + b"\n"
-            )
+            f.write(orjson.dumps(_archive_record(line)) + b"\n")
             touched.add(f)
         for f in touched:
             f.flush()

@@ -1,4 +1,4 @@
-"""Dedup memory of one shard: the keys its tenants' messages were seen with, forgotten after a TTL."""
+"""Dedup memory of one shard: the keys its messages were seen with, forgotten after a TTL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Reading JSONL envelope files and CSV exports as `RawLine`s, resumable per file."""
+"""Reading JSONL envelope files and CSV exports as `RawLine`s, resumable per file.
+
+Files are read as UTF-8 (a BOM at the start is dropped); a line or row that is not keeps
+its exact bytes (`RawLine.undecodable`), so it becomes a dead letter and the archive
+holds what was read. Lines end at LF, CRLF or a lone CR.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from pathlib import Path
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition, batch
 
 from operators.common.clock import Clock, wall_clock_ms
-from schemas.raw import RawLine
+from schemas.raw import RawLine, text_of_escaped
 
 BATCH_SIZE = 1000
 
@@ -38,7 +43,9 @@ def read_raw_lines(
     CSV rows carry their columns; a row's number is that of its last physical line.
     """
     is_csv = path.suffix.lower() == ".csv"
-    with open(path, encoding="utf-8-sig", newline="" if is_csv else None) as f:
+    with open(
+        path, encoding="utf-8-sig", errors="surrogateescape", newline="" if is_csv else None
+    ) as f:
         if is_csv:
             yield from _csv_rows(path, f, start_line, clock)
             return
@@ -48,7 +55,8 @@ def read_raw_lines(
                 continue
             text = line.rstrip("\r\n")
             if text and not text.isspace():
-                yield number, RawLine(text, clock(), origin + str(number))
+                text, undecodable = text_of_escaped(text)
+                yield number, RawLine(text, clock(), origin + str(number), undecodable=undecodable)
             else:
                 yield number, None
 
@@ -56,7 +64,7 @@ def read_raw_lines(
 def _csv_rows(
     path: Path, f: io.TextIOBase, start_line: int, clock: Clock
 ) -> Iterator[tuple[int, RawLine | None]]:
-    header_line = f.readline()
+    header_line, _ = text_of_escaped(f.readline())
     delimiter = _sniff_delimiter(header_line)
     header = next(csv.reader([header_line], delimiter=delimiter), [])
     consumed: list[str] = []
@@ -70,12 +78,13 @@ def _csv_rows(
     number = 1
     for cells in reader:
         number += len(consumed)
-        text = "".join(consumed).rstrip("\r\n")
+        text, undecodable = text_of_escaped("".join(consumed).rstrip("\r\n"))
         consumed.clear()
         if number <= start_line or not any(c.strip() for c in cells):
             continue
         row = dict(zip(header, cells, strict=False))
-        yield number, RawLine(text, clock(), f"file:{path}:{number}", row=row)
+        origin = f"file:{path}:{number}"
+        yield number, RawLine(text, clock(), origin, row=row, undecodable=undecodable)
 
 
 class _FilePartition(StatefulSourcePartition[RawLine, int]):

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 Parsed = ChatMessage | Feedback | Rejected
 
+TOO_LARGE_PREVIEW_CHARS = 4096
+
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,17 +43,18 @@ class _Reject(Exception):
         self.errors = errors
 
 
-def _errors(exc: ValidationError) -> tuple[str, ...]:
+def _errors(exc: ValidationError, *prefix: str) -> tuple[str, ...]:
     return tuple(
-        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        f"{'.'.join(str(p) for p in (*prefix, *err['loc'])) or '<root>'}: {err['msg']}"
+        for err in exc.errors()
     )
 
 
-def _validate(model: type[M], data: Any) -> M:
+def _validate(model: type[M], payload: Any) -> M:
     try:
-        return model.model_validate(data)
+        return model.model_validate(payload)
     except ValidationError as exc:
-        raise _Reject("invalid_schema", *_errors(exc)) from None
+        raise _Reject("invalid_schema", *_errors(exc, "payload")) from None
 
 
 def _validate_envelope(data: Any) -> Envelope:
@@ -90,10 +93,17 @@ class Parser:
                 len(line.text) * 4 > self.max_line_bytes
                 and len(line.text.encode("utf-8", "surrogatepass")) > self.max_line_bytes
             ):
-                raise _Reject("too_large", f"input is larger than {self.max_line_bytes} bytes")
+                raise _Reject(
+                    "too_large",
+                    f"input is larger than {self.max_line_bytes} bytes",
+                    f"raw holds its first {TOO_LARGE_PREVIEW_CHARS} characters; "
+                    "the raw archive keeps it whole",
+                )
             envelope = self._envelope(line)
             return self._payload(envelope, envelope.received_at or line.received_at)
         except _Reject as rej:
+            if rej.reason == "too_large":  # a dead letter must fit in a Kafka record
+                line = line._replace(text=line.text[:TOO_LARGE_PREVIEW_CHARS])
             return self._rejected(line, envelope, rej.reason, rej.errors)
         except Exception as exc:  # a bug must cost one line, never the flow
             log.exception("unexpected error parsing %s", line.origin)

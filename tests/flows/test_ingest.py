@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -132,3 +133,32 @@ def test_a_glob_reads_every_matching_file(tmp_path: Path) -> None:
 def test_no_matching_files_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no input files match"):
         build(source=f"file:{tmp_path}/nothing-*.jsonl", sink=f"file:{tmp_path}", metrics_port=0)
+
+
+def test_bytes_that_are_not_utf8_cost_one_line_and_are_archived_exactly(tmp_path: Path) -> None:
+    from bytewax.testing import run_main
+
+    good = (
+        '{"source": "webhook", "tenant": "acme", "payload": {"id": "m-%d", "conversation_id": '
+        '"c-1", "user_id": "u-1", "content": "Xin chào", "timestamp": 1714532400}}'
+    )
+    bad = (good % 2).encode("latin-1")  # "à" as one byte, 0xe0: not UTF-8
+    path = tmp_path / "in.jsonl"
+    path.write_bytes((good % 1).encode() + b"\n" + bad + b"\n" + (good % 3).encode())
+    out = run_ingest(run_main, f"file:{path}", tmp_path)
+
+    assert [m["message_id"] for m in read_jsonl(out / "messages.jsonl")] == [
+        "webhook:m-1",
+        "webhook:m-3",
+    ]
+    (rejected,) = read_jsonl(out / "rejected.jsonl")
+    assert rejected["reason"] == "not_utf8" and "0xe0" in rejected["errors"][0]
+    assert rejected["raw"] == bad.decode("utf-8", "replace")
+    archived = [
+        orjson.loads(line)
+        for seg in (tmp_path / "archive").rglob("*.jsonl")
+        for line in seg.read_bytes().splitlines()
+    ]
+    assert sorted(a["origin"].rsplit(":", 1)[1] for a in archived) == ["1", "2", "3"]
+    (exact,) = [a for a in archived if "raw_base64" in a]
+    assert "raw" not in exact and base64.b64decode(exact["raw_base64"]) == bad

@@ -11,9 +11,9 @@ from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 from operators.ingest.normalize import normalize_text
-from operators.ingest.parse import Parser
+from operators.ingest.parse import TOO_LARGE_PREVIEW_CHARS, Parser
 from schemas.message import ChatMessage, Feedback, Rejected, RejectReason
-from schemas.raw import RawLine
+from schemas.raw import RawLine, text_of
 
 RECEIVED = 1_714_532_400_500
 PARSER = Parser(ZoneInfo("Asia/Ho_Chi_Minh"), max_clock_skew_ms=300_000, max_line_bytes=4096)
@@ -156,7 +156,22 @@ def test_feedback_is_routed_as_feedback() -> None:
         (webhook(timestamp="last tuesday"), "bad_timestamp"),
         (webhook(timestamp=1714532400 + 3600), "future_event_time"),
         (webhook(type="typing"), "unsupported_event"),
-        (webhook(content="x" * 5000), "too_large"),
+        ("", "not_json"),  # a Kafka record without a value
+        ({**webhook(), "tenant": "acme corp"}, "invalid_tenant"),
+        ({**webhook(), "tenant": "công-ty-việt"}, "invalid_tenant"),
+        ({**webhook(), "tenant": "../../etc/passwd"}, "invalid_tenant"),
+        ({**webhook(), "tenant": "t" * 65}, "invalid_tenant"),
+        ({**webhook(), "tenant": ""}, "invalid_tenant"),
+        ({**webhook(), "tenant": None}, "invalid_tenant"),
+        (webhook(id=1.5), "invalid_schema"),
+        (webhook(id=True), "invalid_schema"),
+        (webhook(id="m\u0000-1"), "invalid_schema"),
+        (webhook(conversation_id="c" * 257), "invalid_schema"),
+        (webhook(user_id=["u"]), "invalid_schema"),
+        (webhook(platform="😀😀"), "invalid_schema"),
+        (webhook(platform="p" * 33), "invalid_schema"),
+        (webhook(idempotency_key="k\n1"), "invalid_schema"),
+        (zalo(msg_id={"a": 1}), "invalid_schema"),
     ],
 )
 def test_rejections_carry_reason_errors_and_raw(raw: object, reason: str) -> None:
@@ -165,8 +180,53 @@ def test_rejections_carry_reason_errors_and_raw(raw: object, reason: str) -> Non
     assert isinstance(rej, Rejected)
     assert rej.reason == reason
     assert rej.errors
-    assert rej.raw == raw_line.text
-    assert orjson.loads(rej.to_json())["raw"] == raw_line.text
+    kept = raw_line.text[:TOO_LARGE_PREVIEW_CHARS] if reason == "too_large" else raw_line.text
+    assert rej.raw == kept
+    assert orjson.loads(rej.to_json())["raw"] == kept
+
+
+def test_a_rejected_field_is_named() -> None:
+    rej = PARSER.parse(line(webhook(platform="😀😀")))
+    assert isinstance(rej, Rejected)
+    assert rej.errors == (
+        "payload.platform: Value error, a platform is 1-32 characters of A-Z a-z 0-9 _ . -, "
+        "got '😀😀'",
+    )
+    rej = PARSER.parse(line({**webhook(), "tenant": "acme corp"}))
+    assert isinstance(rej, Rejected) and rej.tenant is None
+    assert rej.errors == (
+        "tenant: Value error, a tenant is 1-64 characters of A-Z a-z 0-9 _ -, got 'acme corp'",
+    )
+
+
+def test_integer_ids_are_ids() -> None:
+    msg = PARSER.parse(line(webhook(id=1011, conversation_id=9, user_id=7)))
+    assert isinstance(msg, ChatMessage)
+    assert (msg.message_id, msg.conversation_id, msg.sender_id) == ("shopee:1011", "9", "7")
+
+
+def test_a_large_input_is_a_dead_letter_that_fits_a_kafka_record() -> None:
+    raw_line = line(webhook(content="x" * 20_000))
+    rej = PARSER.parse(raw_line)
+    assert isinstance(rej, Rejected) and rej.reason == "too_large"
+    assert rej.raw == raw_line.text[:TOO_LARGE_PREVIEW_CHARS] != raw_line.text
+    assert "the raw archive keeps it whole" in rej.errors[-1]
+
+
+def test_bytes_that_are_not_utf8_are_a_dead_letter_naming_the_byte() -> None:
+    data = json.dumps(webhook()).encode()[:40] + b"\xff" + b"}"
+    text, undecodable = text_of(data)
+    assert undecodable == data and "\ufffd" in text
+    rej = PARSER.parse(RawLine(text, RECEIVED, "test:1", undecodable=undecodable))
+    assert isinstance(rej, Rejected) and rej.reason == "not_utf8"
+    assert rej.errors == (
+        "input is not UTF-8: byte 40: invalid start byte (0xff); the raw archive keeps its bytes",
+    )
+    assert rej.raw == text
+
+
+def test_a_byte_order_mark_before_a_record_is_not_an_error() -> None:
+    assert isinstance(PARSER.parse(line("\ufeff" + json.dumps(webhook()))), ChatMessage)
 
 
 def test_event_within_the_clock_skew_is_accepted() -> None:
@@ -507,7 +567,8 @@ def outcome(line: RawLine) -> str:
     if isinstance(result, Rejected):
         assert result.reason in REASONS
         assert result.errors and all(isinstance(e, str) and e for e in result.errors)
-        assert result.raw == line.text
+        kept = line.text[:TOO_LARGE_PREVIEW_CHARS] if result.reason == "too_large" else line.text
+        assert result.raw == kept
         assert isinstance(result.received_at, int)
         assert orjson.loads(result.to_json())["reason"] == result.reason
         return result.reason
