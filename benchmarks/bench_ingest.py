@@ -15,6 +15,8 @@ Generates (and caches under .cache/bench/) a stream of envelopes with ~5% duplic
 - flow-bare:  flow-1p with `Parser.parse` replaced by the plain loop's field extraction
               (orjson, no validation or normalization): Bytewax with dedup + reorder,
 - flow-2p:    the same with two processes (-i/-a), the input split in 8 files,
+- no-dedup:   flow-1p without its two dedup steps (tenant-wide, by idempotency key and
+              by message id): what dedup costs, alternating with flow-1p,
 - PII step:   flow-1p with and without the PII step on a smaller stream, reported as
               the PII step's own cost per event.
 
@@ -46,7 +48,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flows.samples.generate import StreamGenerator  # noqa: E402
-from operators.ingest.dedup_reorder import dedup_and_reorder  # noqa: E402
+from operators.ingest.dedup_reorder import (  # noqa: E402
+    arrivals,
+    dedup_and_reorder,
+    reorder_conversations,
+)
 from operators.ingest.file_source import RawFileSource  # noqa: E402
 from operators.ingest.parse import Parser  # noqa: E402
 from operators.pii.step import redact_messages  # noqa: E402
@@ -100,10 +106,11 @@ def late_counts(stdout: str) -> dict:
     return {"late": late, "messages": messages}
 
 
-def bench_flow(pattern: str, pii: bool = False, bare: bool = False) -> Dataflow:
+def bench_flow(pattern: str, pii: bool = False, bare: bool = False, dedup: bool = True) -> Dataflow:
     """The ingest steps without I/O sinks: what the benchmark times.
 
     `bare`: messages built by `bare_message`, without validation or normalization.
+    `dedup=False`: the reorder step alone, without the dedup steps before it.
     """
     parser = Parser(ZoneInfo("Asia/Ho_Chi_Minh"), max_clock_skew_ms=300_000)
     flow = Dataflow("bench_ingest")
@@ -113,8 +120,14 @@ def bench_flow(pattern: str, pii: bool = False, bare: bool = False) -> Dataflow:
     messages = split.trues
     if pii:
         messages = redact_messages("pii", messages, b"bench").messages
-    conv = dedup_and_reorder("dedup_reorder", messages, ttl_ms=TTL_MS, lateness_ms=LATENESS_MS)
-    op.output("out", conv.messages, LateCountSink())
+    if dedup:
+        conv = dedup_and_reorder(
+            "dedup_reorder", messages, ttl_ms=TTL_MS, lateness_ms=LATENESS_MS
+        ).messages
+    else:
+        arrived = op.flat_map_batch("arrivals", messages, lambda batch: [arrivals(batch)])
+        conv = reorder_conversations("reorder", arrived, ttl_ms=TTL_MS, lateness_ms=LATENESS_MS)
+    op.output("out", conv, LateCountSink())
     op.output("rejected", split.falses, NullSink())
     return flow
 
@@ -281,7 +294,14 @@ def _child(mode: str, source: str) -> None:
     else:
         from bytewax.testing import run_main
 
-        run_main(bench_flow(source, pii=mode == "flow-pii", bare=mode == "flow-bare"))
+        run_main(
+            bench_flow(
+                source,
+                pii=mode == "flow-pii",
+                bare=mode == "flow-bare",
+                dedup=mode != "flow-no-dedup",
+            )
+        )
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "rss_mb": peak_rss_mb()}))
 
@@ -352,11 +372,12 @@ def main() -> None:
 
     # The machine is shared and its speed drifts by 10-20 % within minutes: the three
     # variants alternate, and each reports its median round.
-    runs: dict[str, list[dict]] = {"plain": [], "one": [], "two": []}
+    runs: dict[str, list[dict]] = {"plain": [], "one": [], "no-dedup": [], "two": []}
     split = split_input(path)
     for round_no in range(1, args.rounds + 1):
         runs["plain"].append(measure("plain", path))
         runs["one"].append(measure("flow", path))
+        runs["no-dedup"].append(measure("flow-no-dedup", path))
         runs["two"].append(measure_two_processes(split))
         print(
             f"round {round_no}: "
@@ -365,6 +386,7 @@ def main() -> None:
         )
     plain = report("plain loop (floor)", n, median_run(runs["plain"]))
     one = report("bytewax, 1 process", n, median_run(runs["one"]))
+    no_dedup = report("bytewax, 1 process, no dedup steps", n, median_run(runs["no-dedup"]))
     two = report("bytewax, 2 processes (-i/-a)", n, median_run(runs["two"]))
     parse = report("Parser.parse in a plain loop", n, measure("parse", path))
     bare = report("bytewax, 1 process, no validation", n, measure("flow-bare", path))
@@ -376,6 +398,10 @@ def main() -> None:
     print()
     print(f"1 process vs plain floor:  {plain / one:.2f}x slower")
     print(f"2 processes vs 1 process:  {two / one:.2f}x")
+    print(
+        f"dedup steps:               {(1 / one - 1 / no_dedup) * 1e6:.1f} us an event "
+        f"({no_dedup / one:.2f}x slower with them)"
+    )
     for name in ("one", "two"):
         counts = median_run(runs[name])
         print(f"late messages, {name} process(es): {counts['late']:,} of {counts['messages']:,}")

@@ -55,6 +55,12 @@ SHARDS = 64
 """Keyed-state shards of the step: enough to spread over a few dozen workers."""
 
 
+MIN_HOLD_MS = 250
+"""How long reorder holds each message at least (or the lateness bound, when shorter): a
+conversation's messages cross the dedup steps' shards, on several workers, and must meet
+again in order (`ReorderBuffer.min_hold_ms`)."""
+
+
 def shard_of(key: str, shards: int = SHARDS) -> str:
     """The shard that holds a key; the same in every process (unlike `hash`)."""
     return str(zlib.crc32(key.encode()) % shards)
@@ -90,7 +96,7 @@ Arrival = tuple[int, int, ChatMessage]
 steps, since a batch from upstream shards comes in shard order, not in arrival order.
 The sequence is this process's count; two processes' messages are ordered by receive time."""
 
-Tagged = tuple[bool, Arrival]  # (is_duplicate, arrival)
+Sorted = tuple[list[Arrival], list[ChatMessage]]  # (unique, duplicates) of one batch
 
 _sequence = itertools.count()
 
@@ -104,8 +110,9 @@ def arrivals(batch: list[ChatMessage]) -> list[Arrival]:
     return [(msg.received_at, next(_sequence), msg) for msg in batch]
 
 
-class DedupLogic(StatefulBatchLogic[list[Arrival], Tagged, DedupMemory]):
-    """The dedup memory of one shard; emits `(is_duplicate, arrival)` in arrival order.
+class DedupLogic(StatefulBatchLogic[list[Arrival], Sorted, DedupMemory]):
+    """The dedup memory of one shard; emits, per batch, its unique messages in arrival
+    order and its duplicates.
 
     Keys are `<tenant>/<id>`; the memory forgets them by event time (`DedupMemory`), so a
     shard never needs a wake-up and is never discarded.
@@ -122,14 +129,18 @@ class DedupLogic(StatefulBatchLogic[list[Arrival], Tagged, DedupMemory]):
         self.memory = state or DedupMemory(ttl_ms)
         self._key_of = key_of
 
-    def on_batch(self, values: list[list[Arrival]]) -> tuple[Iterable[Tagged], bool]:
+    def on_batch(self, values: list[list[Arrival]]) -> tuple[Iterable[Sorted], bool]:
         admit, key_of = self.memory.admit, self._key_of
-        out = []
+        unique: list[Arrival] = []
+        duplicates: list[ChatMessage] = []
         for arrival in sorted(itertools.chain.from_iterable(values), key=_arrival_order):
             msg = arrival[2]
             key = key_of(msg)
-            out.append((key is not None and not admit(msg.event_ms, key), arrival))
-        return out, StatefulBatchLogic.RETAIN
+            if key is None or admit(msg.event_ms, key):
+                unique.append(arrival)
+            else:
+                duplicates.append(msg)
+        return [(unique, duplicates)], StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> DedupMemory:
         return self.memory.snapshot()
@@ -157,11 +168,18 @@ class ShardLogic(StatefulBatchLogic[list[Arrival], ChatMessage, ShardState]):
     """
 
     def __init__(
-        self, state: ShardState | None, *, ttl_ms: int, lateness_ms: int, clock: Clock
+        self,
+        state: ShardState | None,
+        *,
+        ttl_ms: int,
+        lateness_ms: int,
+        clock: Clock,
+        min_hold_ms: int = MIN_HOLD_MS,
     ) -> None:
         _track(self)
         self._ttl_ms = ttl_ms
         self._lateness_ms = lateness_ms
+        self._hold_ms = min(lateness_ms, min_hold_ms)
         self._clock = clock
         self.conversations: ShardState = state or {}
         # (clock ms, conversation key): release and forget checks. An entry may be stale
@@ -174,7 +192,8 @@ class ShardLogic(StatefulBatchLogic[list[Arrival], ChatMessage, ShardState]):
         heapq.heapify(self._wakeups)
 
     def _new_conversation(self, key: str, now: int) -> Conversation:
-        conv = Conversation(ReorderBuffer(self._lateness_ms), now, now + self._ttl_ms)
+        reorder: ReorderBuffer[ChatMessage] = ReorderBuffer(self._lateness_ms, self._hold_ms)
+        conv = Conversation(reorder, now, now + self._ttl_ms)
         self.conversations[key] = conv
         heapq.heappush(self._wakeups, (conv.forget_at_ms, key))
         return conv
@@ -278,25 +297,39 @@ for _kind in ("dedup_keys", "held_messages"):
 
 def _by_shard(
     key_of: Callable[[ChatMessage], str], shards: int
-) -> Callable[[list[Arrival]], Iterable[tuple[str, list[Arrival]]]]:
-    def by_shard(batch: list[Arrival]) -> Iterable[tuple[str, list[Arrival]]]:
+) -> Callable[[list[list[Arrival]]], Iterable[tuple[str, list[Arrival]]]]:
+    def by_shard(batch: list[list[Arrival]]) -> Iterable[tuple[str, list[Arrival]]]:
         groups: dict[str, list[Arrival]] = {}
-        for arrival in batch:
+        for arrival in itertools.chain.from_iterable(batch):
             groups.setdefault(shard_of(key_of(arrival[2]), shards), []).append(arrival)
         return groups.items()
 
     return by_shard
 
 
+def _numbered(batch: list[ChatMessage]) -> list[list[Arrival]]:
+    return [arrivals(batch)]
+
+
+def _unique_lists(batch: list[tuple[str, Sorted]]) -> list[list[Arrival]]:
+    return [unique for _, (unique, _) in batch if unique]
+
+
+def _duplicates(batch: list[tuple[str, Sorted]]) -> list[ChatMessage]:
+    return [msg for _, (_, duplicates) in batch for msg in duplicates]
+
+
 @dataclass(frozen=True)
 class DedupOut:
-    unique: Stream[Arrival]
+    unique: Stream[list[Arrival]]
+    """Lists of unique messages, each in arrival order: steps pass lists, not items, since
+    Bytewax's cost is per item."""
     duplicates: Stream[ChatMessage]
 
 
 def _dedup_by(
     step_id: str,
-    up: Stream[Arrival],
+    up: Stream[list[Arrival]],
     key_of: Callable[[ChatMessage], str | None],
     *,
     ttl_ms: int,
@@ -305,17 +338,14 @@ def _dedup_by(
     def shard_key(msg: ChatMessage) -> str:
         return key_of(msg) or tenant_message_id(msg)
 
-    tagged = op.stateful_batch(
+    sorted_ = op.stateful_batch(
         f"{step_id}_logic",
         op.flat_map_batch(f"{step_id}_by_shard", up, _by_shard(shard_key, shards)),
         lambda state: DedupLogic(state, ttl_ms=ttl_ms, key_of=key_of),
     )
-    split = op.branch(
-        f"{step_id}_split", op.map(f"{step_id}_unkey", tagged, lambda kv: kv[1]), lambda t: t[0]
-    )
     return DedupOut(
-        unique=op.map(f"{step_id}_unique", split.falses, lambda t: t[1]),
-        duplicates=op.map(f"{step_id}_duplicates", split.trues, lambda t: t[1][2]),
+        unique=op.flat_map_batch(f"{step_id}_unique", sorted_, _unique_lists),
+        duplicates=op.flat_map_batch(f"{step_id}_duplicates", sorted_, _duplicates),
     )
 
 
@@ -325,7 +355,7 @@ def dedup_messages(
 ) -> DedupOut:
     """Drop messages whose tenant already received their message id or their sender's
     idempotency key within the TTL (event time), whatever their conversation."""
-    arrived = op.flat_map_batch("arrivals", up, arrivals)
+    arrived = op.flat_map_batch("arrivals", up, _numbered)
     # Every message takes both steps, so that a conversation reaches the reorder step along
     # one path. The first step holds a message by its own key, or else by its id, so the
     # usual twins (a redelivery, a sender's retry, a webhook and its export row) meet in one
@@ -345,7 +375,7 @@ def dedup_messages(
 @operator
 def reorder_conversations(
     step_id: str,
-    up: Stream[Arrival],
+    up: Stream[list[Arrival]],
     *,
     ttl_ms: int,
     lateness_ms: int,

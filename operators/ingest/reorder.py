@@ -19,10 +19,18 @@ class ReorderBuffer(Generic[T]):
     conversation goes quiet. An item older than the last one released is late: `add`
     refuses it, so the caller can pass it on at once, and it never breaks the order of
     the others.
+
+    An item is also held at least `min_hold_ms` (wall clock) after it arrived, so that
+    items of one conversation that reached the buffer by different paths within that time
+    still come out in order, in a replay too, where the watermark runs ahead of the clock.
+    On a live stream, where the watermark waits `lateness_ms`, a hold up to that long
+    costs nothing.
     """
 
     lateness_ms: int
-    _heap: list[tuple[int, int, T]] = field(default_factory=list)
+    min_hold_ms: int = 0
+    _heap: list[tuple[int, int, int, T]] = field(default_factory=list)
+    """(event ms, sequence, clock ms when added, item)"""
     _seq: int = 0
     _newest_ms: int | None = None
     _newest_seen_at_ms: int = 0
@@ -41,7 +49,7 @@ class ReorderBuffer(Generic[T]):
         if self._released_ms is not None and event_ms < self._released_ms:
             return False
         self._seq += 1
-        heapq.heappush(self._heap, (event_ms, self._seq, item))
+        heapq.heappush(self._heap, (event_ms, self._seq, now_ms, item))
         if self._newest_ms is None or event_ms > self._newest_ms:
             self._newest_ms, self._newest_seen_at_ms = event_ms, now_ms
         return True
@@ -52,9 +60,10 @@ class ReorderBuffer(Generic[T]):
         if not heap or self._newest_ms is None:
             return []
         mark = self._newest_ms + (now_ms - self._newest_seen_at_ms) - self.lateness_ms
+        held_since = now_ms - self.min_hold_ms
         out = []
-        while heap and heap[0][0] <= mark:
-            event_ms, _, item = heapq.heappop(heap)
+        while heap and heap[0][0] <= mark and heap[0][2] <= held_since:
+            event_ms, _, _, item = heapq.heappop(heap)
             self._released_ms = event_ms
             out.append(item)
         return out
@@ -63,7 +72,7 @@ class ReorderBuffer(Generic[T]):
         """Everything held, oldest first (end of input)."""
         out = []
         while self._heap:
-            event_ms, _, item = heapq.heappop(self._heap)
+            event_ms, _, _, item = heapq.heappop(self._heap)
             self._released_ms = event_ms
             out.append(item)
         return out
@@ -72,13 +81,15 @@ class ReorderBuffer(Generic[T]):
         """Clock time at which the oldest held item is due; None when nothing is held."""
         if not self._heap or self._newest_ms is None:
             return None
-        oldest_ms = self._heap[0][0]
-        return self._newest_seen_at_ms + (oldest_ms + self.lateness_ms - self._newest_ms)
+        oldest_ms, _, added_at_ms, _ = self._heap[0]
+        due = self._newest_seen_at_ms + (oldest_ms + self.lateness_ms - self._newest_ms)
+        return max(due, added_at_ms + self.min_hold_ms)
 
     def snapshot(self) -> ReorderBuffer[T]:
         """An independent copy; items are shared, so they must be immutable."""
         return ReorderBuffer(
             self.lateness_ms,
+            self.min_hold_ms,
             list(self._heap),
             self._seq,
             self._newest_ms,

@@ -113,8 +113,9 @@ def test_every_line_ends_where_expected(ingested: Ingested) -> None:
 
 
 def test_only_stragglers_are_late(ingested: Ingested) -> None:
+    # Read from a file, a straggler reaches the reorder step within its hold of the others
+    # (`operators.ingest.dedup_reorder.MIN_HOLD_MS`) and is put in order, not flagged.
     late = {(m["tenant"], m["message_id"]) for m in ingested.messages if m["late"]}
-    assert late
     assert late <= ingested.expected.stragglers
 
 

@@ -144,8 +144,8 @@ def test_reorder_snapshot_is_independent_and_picklable() -> None:
 # --- the Bytewax step -------------------------------------------------------------------
 
 
-def new_shard(clock: FakeClock, state=None) -> ShardLogic:
-    return ShardLogic(state, ttl_ms=60_000, lateness_ms=2_000, clock=clock)
+def new_shard(clock: FakeClock, state=None, min_hold_ms: int = 0) -> ShardLogic:
+    return ShardLogic(state, ttl_ms=60_000, lateness_ms=2_000, clock=clock, min_hold_ms=min_hold_ms)
 
 
 def test_shard_forgets_a_quiet_conversation_then_is_discarded() -> None:
@@ -207,6 +207,35 @@ def test_shard_releases_each_conversation_in_order_and_flags_stragglers() -> Non
     assert [m.message_id for m in out if m.conversation_id == "b"] == ["b0", "b1"]
 
 
+def test_messages_that_crossed_other_shards_meet_again_in_order() -> None:
+    # A replay: event time runs far ahead of the clock. m2 comes by a slower path, 100 ms
+    # after m3 and m4 that followed it: held 250 ms, they wait for it.
+    clock = FakeClock(0)
+    logic = new_shard(clock, min_hold_ms=250)
+    batch = [msg("m1", 10_000), msg("m3", 30_000), msg("m4", 40_000)]
+    out, _ = logic.on_batch([arrivals(batch)])
+    assert out == [] and logic.notify_at() == datetime.fromtimestamp(0.25, UTC)
+    clock.now_ms = 100
+    out, _ = logic.on_batch([arrivals([msg("m2", 20_000)])])
+    assert out == []
+    clock.now_ms = 250
+    out, _ = logic.on_notify()
+    assert [m.message_id for m in out] == ["m1"]  # m2 is younger than the hold, m3 behind it
+    clock.now_ms = 350
+    out, _ = logic.on_notify()
+    assert [(m.message_id, m.late) for m in out] == [("m2", False), ("m3", False)]
+
+
+def test_without_the_hold_a_message_from_a_slower_path_is_late() -> None:
+    clock = FakeClock(0)
+    logic = new_shard(clock, min_hold_ms=0)
+    out, _ = logic.on_batch([arrivals([msg("m1", 10_000), msg("m3", 30_000), msg("m4", 40_000)])])
+    assert [m.message_id for m in out] == ["m1", "m3"]
+    clock.now_ms = 100
+    out, _ = logic.on_batch([arrivals([msg("m2", 20_000)])])
+    assert [(m.message_id, m.late) for m in out] == [("m2", True)]
+
+
 def test_shard_state_survives_a_snapshot_round_trip() -> None:
     clock = FakeClock(0)
     logic = new_shard(clock)
@@ -219,13 +248,16 @@ def test_shard_state_survives_a_snapshot_round_trip() -> None:
 
 def test_dedup_shard_state_survives_a_snapshot_round_trip() -> None:
     logic = DedupLogic(None, ttl_ms=60_000, key_of=tenant_message_id)
-    (is_duplicate, (_, _, first)), *rest = logic.on_batch([arrivals([msg("m1", 10_000)])])[0]
-    assert (is_duplicate, first.message_id, rest) == (False, "m1", [])
+    [(unique, duplicates)] = logic.on_batch([arrivals([msg("m1", 10_000)])])[0]
+    assert ([m.message_id for _, _, m in unique], duplicates) == (["m1"], [])
     restored = DedupLogic(
         pickle.loads(pickle.dumps(logic.snapshot())), ttl_ms=60_000, key_of=tenant_message_id
     )
-    out, discard = restored.on_batch([arrivals([msg("m1", 10_000), msg("m2", 20_000)])])
-    assert [(dup, m.message_id) for dup, (_, _, m) in out] == [(True, "m1"), (False, "m2")]
+    [(unique, duplicates)], discard = restored.on_batch(
+        [arrivals([msg("m1", 10_000), msg("m2", 20_000)])]
+    )
+    assert [m.message_id for _, _, m in unique] == ["m2"]
+    assert [m.message_id for m in duplicates] == ["m1"]
     assert discard is False
 
 
@@ -295,7 +327,7 @@ def test_each_conversation_comes_out_in_event_time_order(entry_point) -> None:
         assert times == sorted(times)
 
 
-def test_straggler_far_behind_is_emitted_once_and_flagged(entry_point) -> None:
+def test_straggler_that_arrives_with_the_rest_is_put_in_order(entry_point) -> None:
     base = 1_714_532_400_000
     items = [
         msg("m1", base),
@@ -306,8 +338,8 @@ def test_straggler_far_behind_is_emitted_once_and_flagged(entry_point) -> None:
     out, _ = run_conversations(entry_point, items)
     assert [(m.message_id, m.late) for m in out] == [
         ("m1", False),
+        ("old", False),
         ("m2", False),
-        ("old", True),
         ("m3", False),
     ]
 
