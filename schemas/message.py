@@ -94,7 +94,7 @@ class Feedback(JsonRecord):
     """A user's rating of a bot answer (the `chat.feedback` record)."""
 
     feedback_id: str = Field(description="`<platform>:<feedback id>`", examples=["webhook:f-1"])
-    tenant: str = Field(description="Headwater tenant", examples=["acme"])
+    tenant: TenantId = Field(description="Headwater tenant", examples=["acme"])
     source: str = Field(description="envelope source", examples=["webhook"])
     platform: str = Field(description="platform of the rated message", examples=["shopee"])
     message_id: str = Field(

@@ -222,7 +222,7 @@ def test_any_message(message: ChatMessage) -> None:
     st.builds(
         Feedback,
         feedback_id=TEXT,
-        tenant=TEXT,
+        tenant=TENANT,
         source=TEXT,
         platform=TEXT,
         message_id=TEXT,
