@@ -36,7 +36,9 @@ from schemas.message import ChatMessage, Rejected
 
 
 def writer_for(settings: Settings, model_version: str) -> SegmentWriter:
-    connect = functools.partial(connect_weaviate, settings)
+    """The index's writer: it retries outages itself, for `index_retry_s`; its client
+    does not retry (or a single call could take a minute of the bound)."""
+    connect = functools.partial(connect_weaviate, settings, client_retries=False)
     return SegmentWriter(connect, model_version, retry_s=settings.index_retry_s)
 
 

@@ -26,3 +26,19 @@ FRESHNESS = Histogram(
     "Time from receiving a message to Weaviate acknowledging the segment that holds it.",
     buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
+WEAVIATE_UP = Gauge(
+    "headwater_index_weaviate_up",
+    "0 while the index retries a Weaviate it cannot reach (an outage), else 1.",
+)
+WEAVIATE_RETRIES = Counter(
+    "headwater_index_weaviate_retries_total",
+    "Calls to Weaviate the index made again, by the kind of the failure before: "
+    "unavailable (an outage) or unknown.",
+    ["kind"],
+)
+WEAVIATE_ERRORS = Counter(
+    "headwater_index_weaviate_errors_total",
+    "Failed Weaviate calls and objects' errors in batch results, by kind: unavailable, "
+    "refused (their segments are dead letters) or unknown (retried, then dead letters).",
+    ["kind"],
+)

@@ -5,43 +5,50 @@ to another collection cannot redirect them. Each object is written whole, with i
 vector, under its UUIDv5. A version with fewer messages than the stored one is skipped:
 after a restart the flow replays from its last snapshot and re-sends shorter versions
 of segments that Weaviate already holds in full, and a reader must never see a segment
-lose messages. Objects Weaviate refuses come back as dead letters; connection failures
-are retried, then raised so the flow stops and recovery replays.
+lose messages.
+
+Failures are sorted by `operators.index.failures.classify`. What Weaviate refuses (an
+object, a tenant) comes back as dead letters and the rest of the batch is written. An
+outage is retried with back-off, this writer being the only layer that retries (its
+client is opened with `client_retries=False`); past `retry_s` of it the writer raises, so
+the flow stops and recovery replays. A call failing with an error of unknown kind is
+made `UNKNOWN_ATTEMPTS` times in all, then its records become dead letters too.
 """
 
 from __future__ import annotations
 
 import atexit
-import functools
+import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import weaviate
 import weaviate.classes.config as wc
-from tenacity import (
-    Retrying,
-    before_sleep_log,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential,
-)
 from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter
 from weaviate.classes.tenants import Tenant
 from weaviate.exceptions import (
     UnexpectedStatusCodeError,
     WeaviateBaseError,
-    WeaviateConnectionError,
-    WeaviateGRPCUnavailableError,
     WeaviateInsertManyAllFailedError,
-    WeaviateQueryError,
-    WeaviateTimeoutError,
 )
 
 from operators.common.clock import Clock, wall_clock_ms
+from operators.common.weaviate import WeaviateUnavailableError
+from operators.index import metrics
+from operators.index.failures import (
+    STORE_ERRORS,
+    ObjectErrors,
+    all_failed_messages,
+    classify,
+    classify_message,
+    describe,
+)
 from schemas.message import Rejected
 from schemas.segment import Segment
 
@@ -49,14 +56,14 @@ log = logging.getLogger(__name__)
 
 ALIAS = "ChatSegment"
 
-RETRIABLE = (
-    WeaviateConnectionError,
-    WeaviateGRPCUnavailableError,
-    WeaviateTimeoutError,
-    WeaviateQueryError,
-    ConnectionError,
-    TimeoutError,
-)
+UNKNOWN_ATTEMPTS = 3
+"""Calls made for an error of unknown kind before its records become dead letters."""
+FIRST_BACKOFF_S = 0.25
+MAX_BACKOFF_S = 5.0
+"""Back-off between attempts: 0.25 s, doubling, at most 5 s (and never past the bound)."""
+
+T = TypeVar("T")
+Step = Callable[[weaviate.WeaviateClient], T]
 
 
 def collection_name(model_version: str) -> str:
@@ -148,8 +155,27 @@ class Written:
     rejected: list[Rejected]
 
 
+class Refused(Exception):
+    """Weaviate refused what a call was about, or failed on it in a way not known
+    `UNKNOWN_ATTEMPTS` times: its records become dead letters with `message`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def backoff_s(attempt: int) -> float:
+    """The wait after failed attempt number `attempt` (1, 2, ...)."""
+    return min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (attempt - 1))
+
+
 class SegmentWriter:
-    """Upserts segment versions into one tenant-per-customer collection."""
+    """Upserts segment versions into one tenant-per-customer collection.
+
+    `connect` opens a client; pass one opened with `client_retries=False`, so that
+    `retry_s` bounds an outage (the client's own retries would add a minute per call).
+    `sleep` and `monotonic` are for tests.
+    """
 
     def __init__(
         self,
@@ -158,21 +184,34 @@ class SegmentWriter:
         *,
         retry_s: float = 60.0,
         clock: Clock = wall_clock_ms,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._connect = connect
         self._model_version = model_version
         self._retry_s = retry_s
         self._clock = clock
+        self._sleep = sleep
+        self._monotonic = monotonic
         self._client: weaviate.WeaviateClient | None = None
         self._tenants: set[str] = set()
         self._lock = threading.Lock()  # worker threads of one process share the writer
+        self._closes_at_exit = False
+        self._down_since: float | None = None  # monotonic time of an outage's first failure
+        self._down_attempts = 0
+        metrics.WEAVIATE_UP.set(1)
 
     @property
     def name(self) -> str:
         return collection_name(self._model_version)
 
     def write(self, segments: Sequence[Segment], vectors: np.ndarray) -> Written:
-        """Store segments (one version each) with their vectors; retry what is retriable."""
+        """Store segments (one version each) with their vectors.
+
+        Returns what was stored, what was stale and the dead letters of what Weaviate
+        refused; raises `WeaviateUnavailableError` when Weaviate stays out of reach for
+        `retry_s`.
+        """
         by_tenant: dict[str, list[tuple[Segment, np.ndarray]]] = {}
         for seg, vec in zip(segments, vectors, strict=True):
             by_tenant.setdefault(seg.tenant, []).append((seg, vec))
@@ -181,81 +220,248 @@ class SegmentWriter:
         rejected: list[Rejected] = []
         with self._lock:
             for tenant, items in by_tenant.items():
-                s, st, r = self._retrying(functools.partial(self._write_tenant, tenant, items))
+                s, st, r = self._write_tenant(tenant, items)
                 stored.extend(s)
                 stale.extend(st)
                 rejected.extend(r)
         return Written(stored, stale, rejected)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception as exc:  # a client that lost its server may fail to close
+                log.debug("closing the Weaviate client failed: %s", exc)
 
-    def _retrying(self, call: Callable[[], tuple]) -> tuple:
-        for attempt in Retrying(
-            stop=stop_after_delay(self._retry_s),
-            wait=wait_exponential(multiplier=0.2, max=5),
-            retry=retry_if_exception_type(RETRIABLE),
-            before_sleep=before_sleep_log(log, logging.WARNING),
-            reraise=True,
-        ):
-            with attempt:
-                try:
-                    return call()
-                except RETRIABLE:
-                    self.close()  # reconnect on the next attempt
-                    raise
-        raise AssertionError("unreachable")
-
-    def _collection(self, tenant: str):
-        if self._client is None:
-            self._client = self._connect()
-            atexit.register(self.close)  # map steps have no shutdown hook
-            ensure_collection(self._client, self._model_version)
-            self._tenants = {t for t in self._client.collections.get(self.name).tenants.get()}
-        collection = self._client.collections.get(self.name)
-        if tenant not in self._tenants:
-            collection.tenants.create([Tenant(name=tenant)])
-            self._tenants.add(tenant)
-        return collection.with_tenant(tenant)
+    # --- one tenant's segments --------------------------------------------------------
 
     def _write_tenant(
         self, tenant: str, items: list[tuple[Segment, np.ndarray]]
     ) -> tuple[list[tuple[Segment, int]], list[Segment], list[Rejected]]:
-        collection = self._collection(tenant)
-        stored_counts = self._stored_counts(collection, [seg.uuid for seg, _ in items])
-        fresh = [(s, v) for s, v in items if len(s.lines) >= stored_counts.get(s.uuid, 0)]
-        stale = [s for s, _ in items if len(s.lines) < stored_counts.get(s.uuid, 0)]
+        ids = [seg.uuid for seg, _ in items]
+        try:
+            self._run(lambda client: self._ensure_tenant(client, tenant), f"tenant {tenant!r}")
+            counts = self._run(
+                lambda client: _stored_counts(self._tenant_of(client, tenant), ids),
+                f"the stored versions of {len(ids)} segments of tenant {tenant!r}",
+            )
+        except Refused as exc:
+            return [], [], [self._dead_letter(seg, exc.message) for seg, _ in items]
+        fresh = [(s, v) for s, v in items if len(s.lines) >= counts.get(s.uuid, 0)]
+        stale = [s for s, _ in items if len(s.lines) < counts.get(s.uuid, 0)]
         if not fresh:
             return [], stale, []
-        indexed_at = self._clock()
-        objects = [
-            DataObject(
-                uuid=seg.uuid,
-                properties=seg.properties(self._model_version, indexed_at),
-                vector=vec.tolist(),
-            )
-            for seg, vec in fresh
-        ]
-        try:
-            result = collection.data.insert_many(objects)
-            errors = {i: e.message for i, e in result.errors.items()}
-        except WeaviateInsertManyAllFailedError as exc:
-            errors = dict.fromkeys(range(len(objects)), str(exc))
-        acked = self._clock()
-        stored = [(seg, acked) for i, (seg, _) in enumerate(fresh) if i not in errors]
-        rejected = [_dead_letter(fresh[i][0], message, acked) for i, message in errors.items()]
+        stored, rejected = self._insert(tenant, fresh)
         return stored, stale, rejected
 
-    @staticmethod
-    def _stored_counts(collection, ids: list) -> dict:
-        found = collection.query.fetch_objects(
-            filters=Filter.by_id().contains_any(ids),
-            limit=len(ids),
-            return_properties=["message_count"],
+    def _insert(
+        self, tenant: str, items: list[tuple[Segment, np.ndarray]]
+    ) -> tuple[list[tuple[Segment, int]], list[Rejected]]:
+        """Insert; refused objects are dead letters, the others are sent again."""
+        stored: list[tuple[Segment, int]] = []
+        rejected: list[Rejected] = []
+        pending = [(seg, vec.tolist()) for seg, vec in items]
+        last_error: dict[object, str] = {}
+
+        def attempt(client: weaviate.WeaviateClient) -> None:
+            nonlocal pending
+            collection = self._tenant_of(client, tenant)
+            indexed_at = self._clock()
+            objects = [
+                DataObject(
+                    uuid=seg.uuid,
+                    properties=seg.properties(self._model_version, indexed_at),
+                    vector=vec,
+                )
+                for seg, vec in pending
+            ]
+            errors = _insert_many(collection, objects)
+            acked = self._clock()
+            again = []
+            for i, (seg, vec) in enumerate(pending):
+                message = errors.get(i)
+                if message is None:
+                    stored.append((seg, acked))
+                    continue
+                kind = classify_message(message)
+                metrics.WEAVIATE_ERRORS.labels(kind=kind).inc()
+                if kind == "refused":
+                    rejected.append(self._dead_letter(seg, message))
+                else:
+                    again.append((seg, vec))
+                    last_error[seg.uuid] = message
+            pending = again
+            if again:
+                raise ObjectErrors([last_error[seg.uuid] for seg, _ in again])
+
+        try:
+            self._run(attempt, f"{len(items)} objects of tenant {tenant!r}")
+        except Refused as exc:
+            rejected += [
+                self._dead_letter(seg, last_error.get(seg.uuid, exc.message)) for seg, _ in pending
+            ]
+        return stored, rejected
+
+    # --- retrying -----------------------------------------------------------------------
+
+    def _run(self, step: Step[T], about: str) -> T:
+        """`step` with a ready client, until it returns or its failure is decided.
+
+        Unavailable: wait and retry until the outage has lasted `retry_s`, then raise.
+        Unknown: retry, `UNKNOWN_ATTEMPTS` calls in all. Refused, or unknown that many
+        times: raise `Refused` for the records the step is `about`; but a failure to
+        connect or to set up the collection is raised as it is (no record caused it).
+        """
+        unknown = 0
+        while True:
+            ready = False
+            try:
+                client = self._ready()
+                ready = True
+                result = step(client)
+            except STORE_ERRORS as exc:
+                kind = classify(exc)
+                if not isinstance(exc, ObjectErrors):  # an insert counts its objects' errors
+                    metrics.WEAVIATE_ERRORS.labels(kind=kind).inc()
+                if kind == "unavailable":
+                    self.close()  # the next attempt reconnects on a fresh channel
+                    self._wait_out(exc)
+                    continue
+                if kind == "unknown":
+                    self.close()  # and reloads the collection and its tenants
+                    unknown += 1
+                    if unknown < UNKNOWN_ATTEMPTS:
+                        delay = backoff_s(unknown)
+                        log.warning(
+                            "weaviate failed on %s (unknown error, attempt %d of %d), "
+                            "retrying in %.2f s: %s",
+                            about if ready else f"connecting to {self.name}",
+                            unknown,
+                            UNKNOWN_ATTEMPTS,
+                            delay,
+                            exc,
+                        )
+                        metrics.WEAVIATE_RETRIES.labels(kind="unknown").inc()
+                        self._sleep(delay)
+                        continue
+                if not ready:
+                    raise
+                if kind == "unknown":
+                    log.error(
+                        "weaviate failed %d times on %s with an error of unknown kind; "
+                        "its segments become dead letters (index_rejected): %s",
+                        unknown,
+                        about,
+                        exc,
+                    )
+                else:
+                    log.warning("weaviate refused %s; dead letters: %s", about, describe(exc))
+                raise Refused(describe(exc)) from exc
+            self._reachable()
+            return result
+
+    def _wait_out(self, exc: BaseException) -> None:
+        """Sleep before the next attempt in an outage; raise once it has lasted `retry_s`."""
+        now = self._monotonic()
+        if self._down_since is None:
+            self._down_since, self._down_attempts = now, 0
+            metrics.WEAVIATE_UP.set(0)
+        self._down_attempts += 1
+        down = now - self._down_since
+        if down >= self._retry_s:
+            attempts, self._down_since = self._down_attempts, None
+            log.error(
+                "weaviate unreachable for %.1f s (%d attempts), past the %g s bound "
+                "(HEADWATER_INDEX_RETRY_S); stopping: %s",
+                down,
+                attempts,
+                self._retry_s,
+                exc,
+            )
+            raise WeaviateUnavailableError(
+                f"unreachable for {down:.1f} s ({attempts} attempts), past the "
+                f"{self._retry_s:g} s retry bound: {exc}"
+            ) from exc
+        delay = min(backoff_s(self._down_attempts), self._retry_s - down)
+        log.warning(
+            "weaviate unavailable (attempt %d, down %.1f s of %g s allowed), "
+            "retrying in %.2f s: %s",
+            self._down_attempts,
+            down,
+            self._retry_s,
+            delay,
+            exc,
         )
-        return {obj.uuid: int(obj.properties["message_count"]) for obj in found.objects}
+        metrics.WEAVIATE_RETRIES.labels(kind="unavailable").inc()
+        self._sleep(delay)
+
+    def _reachable(self) -> None:
+        if self._down_since is not None:
+            log.warning(
+                "weaviate reachable again after %.1f s (%d failed attempts)",
+                self._monotonic() - self._down_since,
+                self._down_attempts,
+            )
+            self._down_since = None
+        metrics.WEAVIATE_UP.set(1)
+
+    # --- the client ---------------------------------------------------------------------
+
+    def _ready(self) -> weaviate.WeaviateClient:
+        """The connected client, with the collection and the alias in place."""
+        if self._client is None:
+            client = self._connect()
+            try:
+                ensure_collection(client, self._model_version)
+                tenants = set(client.collections.get(self.name).tenants.get())
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    client.close()
+                raise
+            self._client, self._tenants = client, tenants
+            if not self._closes_at_exit:
+                atexit.register(self.close)  # map steps have no shutdown hook
+                self._closes_at_exit = True
+        return self._client
+
+    def _ensure_tenant(self, client: weaviate.WeaviateClient, tenant: str) -> None:
+        if tenant not in self._tenants:
+            client.collections.get(self.name).tenants.create([Tenant(name=tenant)])
+            self._tenants.add(tenant)
+
+    def _tenant_of(self, client: weaviate.WeaviateClient, tenant: str):
+        self._ensure_tenant(client, tenant)  # a reconnect forgot which tenants exist
+        return client.collections.get(self.name).with_tenant(tenant)
+
+    def _dead_letter(self, seg: Segment, message: str) -> Rejected:
+        return _dead_letter(seg, message, self._clock())
+
+
+def _stored_counts(collection, ids: list) -> dict:
+    found = collection.query.fetch_objects(
+        filters=Filter.by_id().contains_any(ids),
+        limit=len(ids),
+        return_properties=["message_count"],
+    )
+    return {obj.uuid: int(obj.properties["message_count"]) for obj in found.objects}
+
+
+def _insert_many(collection, objects: list[DataObject[Any, Any]]) -> dict[int, str]:
+    """Each failed object's error, by its index in `objects`."""
+    try:
+        result = collection.data.insert_many(objects)
+    except WeaviateInsertManyAllFailedError as exc:
+        messages = all_failed_messages(exc)
+        if len(messages) == 1 or len(objects) == 1:
+            return dict.fromkeys(range(len(objects)), messages[0])
+        # Every object failed, with several errors: which is whose is lost, so each object
+        # is sent alone once more for its own.
+        errors: dict[int, str] = {}
+        for i, obj in enumerate(objects):
+            errors.update((i, m) for m in _insert_many(collection, [obj]).values())
+        return errors
+    return {i: e.message for i, e in result.errors.items()}
 
 
 def _dead_letter(seg: Segment, message: str, at_ms: int) -> Rejected:
