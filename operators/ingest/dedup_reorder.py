@@ -55,7 +55,7 @@ SHARDS = 64
 """Keyed-state shards of the step: enough to spread over a few dozen workers."""
 
 
-MIN_HOLD_MS = 250
+MIN_HOLD_MS = 1000
 """How long reorder holds each message at least (or the lateness bound, when shorter): a
 conversation's messages cross the dedup steps' shards, on several workers, and must meet
 again in order (`ReorderBuffer.min_hold_ms`)."""
