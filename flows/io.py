@@ -1,5 +1,10 @@
 """How flows read and write: Kafka topics or JSONL files, chosen by a `kafka:` / `file:`
-setting, and one rule for which sink a flow writes to."""
+setting, and one rule for which sink a flow writes to.
+
+Kafka is read committed (`KafkaTopicsSource`) and written by `KafkaRecordSink`, at least
+once, or exactly once for read_committed consumers with `HEADWATER_KAFKA_TRANSACTIONAL_ID`;
+each step reports Kafka outages in its log and in `headwater_kafka_up{client=<step>}`.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,16 @@ from typing import NamedTuple, TypeVar
 
 import bytewax.operators as op
 from bytewax.connectors.files import FileSource
-from bytewax.connectors.kafka import KafkaSourceMessage
-from bytewax.connectors.kafka import operators as kop
+from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 
 from flows.settings import Settings, file_path, kafka_topics
 from flows.topics import Record, RecordTopic
 from operators.common.jsonl_sink import JsonlSink
 from operators.common.kafka import count_source_error
+from operators.common.kafka_health import KafkaHealth
+from operators.common.kafka_sink import KafkaRecordSink
+from operators.common.kafka_source import KafkaTopicsSource, kafka_source
 
 R = TypeVar("R", bound=Record)
 
@@ -30,14 +37,15 @@ class SourceRecord(NamedTuple):
 def kafka_input(
     step_id: str, flow: Dataflow, settings: Settings, topics: list[str]
 ) -> Stream[KafkaSourceMessage[bytes | None, bytes | None]]:
-    """Messages of `topics`; the errors the source reports are counted and logged."""
-    kafka = kop.input(
-        step_id,
-        flow,
-        brokers=settings.kafka_brokers.split(","),
-        topics=topics,
+    """Messages of `topics`, read committed; the errors the source reports are counted
+    and logged."""
+    source = KafkaTopicsSource(
+        settings.kafka_brokers,
+        topics,
         starting_offset=settings.kafka_start_offset,
+        health=KafkaHealth(step_id),
     )
+    kafka = kafka_source(step_id, flow, source)
     op.inspect(f"{step_id}_errors", kafka.errs, lambda _step, err: count_source_error(err))
     return kafka.oks
 
@@ -94,9 +102,14 @@ def write_records(
         return
     if sink != "kafka":
         raise ValueError(f"{step_id}: records go to kafka or file:<dir>, not {sink!r}")
-    kop.output(
-        step_id,
-        op.map(f"{step_id}_kafka", records, topic.encode),
-        brokers=settings.kafka_brokers.split(","),
-        topic=topic.name,
+    kafka = KafkaRecordSink(
+        settings.kafka_brokers,
+        topic.name,
+        health=KafkaHealth(step_id),
+        transactional_id=settings.kafka_transactional_id,
     )
+    op.output(step_id, op.map(f"{step_id}_kafka", records, _keyed(topic)), kafka)
+
+
+def _keyed(topic: RecordTopic[R]) -> Callable[[R], tuple[str, KafkaSinkMessage[bytes, bytes]]]:
+    return lambda record: (record.key, topic.encode(record))

@@ -158,6 +158,13 @@ class Settings(BaseSettings):
     kafka_start: Literal["beginning", "end"] = Field(
         "beginning", description="Where a flow without recovery state starts reading Kafka."
     )
+    kafka_transactional_id: str | None = Field(
+        None,
+        min_length=1,
+        description="Set: Kafka sinks write in transactions committed at each snapshot, so "
+        "read_committed consumers see each record once across kills (run with recovery). "
+        "A name unique to this deployment and the same across its restarts.",
+    )
     weaviate_url: str = "http://127.0.0.1:8080"
     weaviate_grpc_port: int = Field(50051, ge=1, le=65535)
     weaviate_api_key: SecretStr | None = Field(

@@ -6,13 +6,23 @@ from __future__ import annotations
 import logging
 import threading
 
-from prometheus_client import Counter, start_http_server
+from prometheus_client import Counter, Gauge, start_http_server
 
 log = logging.getLogger(__name__)
 
 REJECTED = Counter("headwater_ingest_rejected_total", "Inputs sent to dead letters.", ["reason"])
 SOURCE_ERRORS = Counter(
     "headwater_ingest_source_errors_total", "Errors the Kafka source reported instead of a message."
+)
+KAFKA_ERRORS = Counter(
+    "headwater_kafka_errors_total",
+    "Errors librdkafka reported to a step's Kafka clients (error_cb), by librdkafka error name.",
+    ["client", "error"],
+)
+KAFKA_UP = Gauge(
+    "headwater_kafka_up",
+    "1 while a step's Kafka clients reach the brokers; 0 while one reports all brokers down.",
+    ["client"],
 )
 
 

@@ -46,6 +46,7 @@ EXPECTED_DEFAULTS = {
     "kafka_brokers": "127.0.0.1:9092",
     "kafka_partitions": 4,
     "kafka_start": "beginning",
+    "kafka_transactional_id": None,
     "weaviate_url": "http://127.0.0.1:8080",
     "weaviate_grpc_port": 50051,
     "weaviate_api_key": None,

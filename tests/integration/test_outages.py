@@ -193,6 +193,8 @@ def test_outages_and_kills_lose_nothing_and_store_nothing_twice(stores, tmp_path
         "HEADWATER_WEAVIATE_GRPC_PORT": str(weaviate.grpc_port),
         "HEADWATER_SOURCE": f"kafka:{raw_topic}",
         "HEADWATER_ARCHIVE_DIR": str(tmp_path / "archive"),
+        # A restarted Weaviate takes ~10 s to serve again: the 45 s outage lasts ~55 s.
+        "HEADWATER_INDEX_RETRY_S": str(OUTAGE_S * 2),
     }
     ingest = Flow("ingest", env, tmp_path / "recovery" / "ingest", logs)
     index = Flow("index", env, tmp_path / "recovery" / "index", logs)
@@ -240,6 +242,13 @@ def test_outages_and_kills_lose_nothing_and_store_nothing_twice(stores, tmp_path
         flow.sigkill()
     for what, lines in seen.items():
         print(f"\n[{what}]\n  " + "\n  ".join(lines))
+
+    # What an operator sees: each outage in the metrics while it lasts, and gone after.
+    assert "index: headwater_index_weaviate_up 0.0" in seen["weaviate down"]
+    assert "index: headwater_index_weaviate_up 1.0" in seen["weaviate back"]
+    for flow in ("ingest", "index"):
+        assert f'{flow}: headwater_kafka_up{{client="read_kafka"}} 0.0' in seen["kafka down"]
+        assert f'{flow}: headwater_kafka_up{{client="read_kafka"}} 1.0' in seen["kafka back"]
 
     sent = set(stream.sent)
     assert stream.failed == [] and len(sent) > 100 * RATE

@@ -11,23 +11,7 @@ from flows.settings import Settings
 from models import load_embedder
 from operators.common.weaviate import connect_weaviate
 from operators.index.writer import SegmentWriter
-from schemas.segment import Segment, SegmentLine
-
-
-def segment(tenant: str, conversation: str, texts: list[str]) -> Segment:
-    lines = tuple(
-        SegmentLine(
-            f"webhook:{conversation}-{i}",
-            "user",
-            text,
-            "en",
-            "webhook",
-            1_714_532_400_000 + i * 1000,
-            1_714_532_400_000 + i * 1000,
-        )
-        for i, text in enumerate(texts)
-    )
-    return Segment(tenant, conversation, 2_278_000, lines)
+from tests.integration.segments import segment
 
 
 @pytest.fixture(scope="module")

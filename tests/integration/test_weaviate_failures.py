@@ -23,24 +23,8 @@ from flows.index import writer_for
 from models import load_embedder
 from operators.common.weaviate import WeaviateUnavailableError
 from operators.index.writer import collection_name, segment_properties
-from schemas.segment import Segment, SegmentLine
+from tests.integration.segments import segment
 from tests.integration.throwaway_weaviate import BINARY, ThrowawayWeaviate
-
-
-def segment(tenant: str, conversation: str, texts: tuple[str, ...] = ("hello",)) -> Segment:
-    lines = tuple(
-        SegmentLine(
-            f"webhook:{conversation}-{i}",
-            "user",
-            text,
-            "en",
-            "webhook",
-            1_714_532_400_000 + i * 1000,
-            1_714_532_400_000 + i * 1000,
-        )
-        for i, text in enumerate(texts)
-    )
-    return Segment(tenant, conversation, 2_278_000, lines)
 
 
 def units(n: int, dim: int) -> np.ndarray:
