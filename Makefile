@@ -79,6 +79,7 @@ bench: venv model services
 	$(PY) benchmarks/bench_index_bulk.py --lines 20000
 	$(PY) benchmarks/bench_segment_vectors.py
 	$(PY) benchmarks/bench_schemas.py
+	$(PY) benchmarks/bench_kafka_sink.py
 	@if [ -x .cache/bench-venv/bin/python ]; then .cache/bench-venv/bin/python -m benchmarks.bench_embedder; \
 	else echo "[bench] no .cache/bench-venv: embedder benchmark skipped (benchmarks/README.md)"; fi
 
