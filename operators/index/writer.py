@@ -13,6 +13,11 @@ outage is retried with back-off, this writer being the only layer that retries (
 client is opened with `client_retries=False`); past `retry_s` of it the writer raises, so
 the flow stops and recovery replays. A call failing with an error of unknown kind is
 made `UNKNOWN_ATTEMPTS` times in all, then its records become dead letters too.
+
+The retry loop is written here rather than with tenacity: the bound is on the outage, not
+on one call (it starts at the outage's first failure and carries over the calls made
+while it lasts), the budget depends on the kind of each failure, and the writer
+reconnects and keeps the outage's state for the `weaviate_up` gauge and its log lines.
 """
 
 from __future__ import annotations
