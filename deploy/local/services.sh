@@ -99,10 +99,12 @@ kafka_ready() { port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$CACH
 kafka_answers() { port_open "$KAFKA_PORT"; }
 
 kafka_up() {
-  already_up kafka "$KAFKA_PORT" kafka_answers && return 0
-  port_open "$KAFKA_CONTROLLER_PORT" && die "port $KAFKA_CONTROLLER_PORT (Kafka controller) is in use"
+  # The jars first, even when a broker already answers: the outage tests start brokers of
+  # their own from them.
   command -v java >/dev/null || die "java (17+) is required for Kafka"
   kafka_jars
+  already_up kafka "$KAFKA_PORT" kafka_answers && return 0
+  port_open "$KAFKA_CONTROLLER_PORT" && die "port $KAFKA_CONTROLLER_PORT (Kafka controller) is in use"
   mkdir -p "$CACHE/kafka/data" "$CACHE/kafka/logs"
   local config="$CACHE/kafka/server.properties"
   { cat "$HERE/kafka/server.properties"; echo "log.dirs=$CACHE/kafka/data"; } >"$config"
@@ -136,8 +138,8 @@ weaviate_ready() {
 }
 
 weaviate_up() {
+  weaviate_binary  # even when a Weaviate already answers: the outage tests start their own
   already_up weaviate "$WEAVIATE_PORT" weaviate_ready && return 0
-  weaviate_binary
   mkdir -p "$CACHE/weaviate/data"
   local auth=(AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true)
   if [[ -n ${HEADWATER_WEAVIATE_API_KEY:-} ]]; then
