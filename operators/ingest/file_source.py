@@ -31,7 +31,7 @@ def expand_paths(pattern: str) -> list[Path]:
     return files
 
 
-def _sniff_delimiter(header: str) -> str:
+def sniff_delimiter(header: str) -> str:
     return ";" if header.count(";") > header.count(",") else ","
 
 
@@ -65,7 +65,7 @@ def _csv_rows(
     path: Path, f: io.TextIOBase, start_line: int, clock: Clock
 ) -> Iterator[tuple[int, RawLine | None]]:
     header_line, _ = text_of_escaped(f.readline())
-    delimiter = _sniff_delimiter(header_line)
+    delimiter = sniff_delimiter(header_line)
     header = next(csv.reader([header_line], delimiter=delimiter), [])
     consumed: list[str] = []
 

@@ -1,0 +1,65 @@
+"""`python -m services.gateway`: the gateway on uvicorn, `HEADWATER_GATEWAY_WORKERS`
+processes behind one port (settings: `services.gateway.settings`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+
+import uvicorn
+
+from schemas.tenants import RegistryError, TenantRegistry
+from services.gateway.settings import GatewaySettings
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = GatewaySettings()
+    if settings.tenants_file is None:
+        print(
+            "HEADWATER_TENANTS_FILE is not set: the gateway needs a tenant registry "
+            '(README, "Tenant registry")',
+            file=sys.stderr,
+        )
+        return 2
+    try:  # fail here, once, rather than in every worker
+        registry = TenantRegistry.load(settings.tenants_file)
+    except RegistryError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logging.getLogger("headwater.gateway").info(
+        "%d tenants from %s; listening on %s:%d with %d workers",
+        len(registry.tenants),
+        settings.tenants_file,
+        settings.gateway_host,
+        settings.gateway_port,
+        settings.gateway_workers,
+    )
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    owned = metrics_dir is None
+    if owned:
+        metrics_dir = tempfile.mkdtemp(prefix="headwater-gateway-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "services.gateway.app:create_app",
+            factory=True,
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            workers=settings.gateway_workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if owned and metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
