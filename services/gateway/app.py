@@ -50,7 +50,8 @@ from services.gateway.signatures import SignatureError, verify_partner, verify_z
 log = logging.getLogger(__name__)
 
 RAW_TOPICS = {"zalo": "raw.zalo", "partner": "raw.webhook", "csv": "raw.csv"}
-"""Where each route writes (the `raw.*` topics of `flows.topics`)."""
+"""Where each route writes (the `raw.*` topics of `flows.topics`), after the
+`gateway_topic_prefix`."""
 
 CSV_IN_FLIGHT = 10_000
 """CSV rows handed to Kafka and not yet confirmed, at most; reading the upload waits."""
@@ -97,6 +98,11 @@ class Gateway:
     producer: AckingProducer
     quota: TenantQuota
     _ready: tuple[float, bool, str] = field(default=(0.0, False, ""))
+    topics: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        prefix = self.settings.gateway_topic_prefix
+        self.topics = {route: prefix + topic for route, topic in RAW_TOPICS.items()}
 
     async def answer(
         self, route: str, request: Request, handler: Callable[[], Awaitable[Accepted]]
@@ -175,7 +181,7 @@ class Gateway:
     async def deliver(self, route: str, key: bytes, value: bytes) -> None:
         start = time.perf_counter()
         try:
-            sent = self.producer.send(RAW_TOPICS[route], key, value)
+            sent = self.producer.send(self.topics[route], key, value)
             await asyncio.wait_for(sent, self.settings.gateway_ack_timeout_s)
         except (NotAcknowledged, TimeoutError) as exc:
             raise self.kafka_refusal(exc) from None
@@ -210,7 +216,7 @@ class Gateway:
         await self.within_quota(tenant, self.registry.tenants[tenant])
         key = message_key(tenant, zalo_conversation(oa_id, user_id))
         await self.deliver("zalo", key, envelope("zalo", tenant, _now_ms(), body))
-        return Accepted(topic=RAW_TOPICS["zalo"])
+        return Accepted(topic=self.topics["zalo"])
 
     def known_tenant(self, tenant: str) -> Tenant:
         entry = self.registry.get(tenant) if is_valid_tenant(tenant) else None
@@ -236,7 +242,7 @@ class Gateway:
         await self.within_quota(tenant, entry)
         key = message_key(tenant, id_text(event.get("conversation_id")))
         await self.deliver("partner", key, envelope("webhook", tenant, _now_ms(), body))
-        return Accepted(topic=RAW_TOPICS["partner"])
+        return Accepted(topic=self.topics["partner"])
 
     def api_key_tenant(self, request: Request, tenant: str) -> Tenant:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
@@ -264,7 +270,7 @@ class Gateway:
             for row in batch:
                 key = message_key(tenant, row.columns.get(conversation_column, "").strip())
                 value = csv_envelope(tenant, received_at, row.columns, row.exact)
-                pending.append(self.producer.send(RAW_TOPICS["csv"], key, value))
+                pending.append(self.producer.send(self.topics["csv"], key, value))
             rows += len(batch)
 
         async def confirm(keep: int) -> None:
@@ -285,7 +291,7 @@ class Gateway:
                 future.cancel()
             raise self.kafka_refusal(exc) from None
         CSV_ROWS.labels(tenant).inc(rows)
-        return Accepted(topic=RAW_TOPICS["csv"], events=rows)
+        return Accepted(topic=self.topics["csv"], events=rows)
 
     async def csv_chunks(self, request: Request) -> AsyncIterator[bytes]:
         """The upload's body as it arrives; each part must come within the body timeout."""
@@ -312,7 +318,7 @@ class Gateway:
         except Exception as exc:  # any failure means not ready
             ready, why = False, f"kafka unreachable: {exc}"
         else:
-            missing = sorted(set(RAW_TOPICS.values()) - topics)
+            missing = sorted(set(self.topics.values()) - topics)
             ready, why = not missing, (f"topics missing: {', '.join(missing)}" if missing else "")
         self._ready = (time.monotonic(), ready, why)
         return ready, why

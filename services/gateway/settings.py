@@ -18,6 +18,12 @@ class GatewaySettings(BaseSettings):
         None, description='The tenant registry (TOML, README "Tenant registry"); required.'
     )
     kafka_brokers: str = "127.0.0.1:9092"
+    gateway_topic_prefix: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prefix of the topics the gateway writes (`<prefix>raw.zalo`, …), for "
+        "deployments that share a Kafka cluster.",
+    )
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     gateway_host: str = Field("127.0.0.1", description="Address the gateway listens on.")

@@ -40,7 +40,7 @@ class TenantKeys:
     api_key: str
 
 
-def test_tenant(name: str, *, rate_limit_per_s: int = 100_000) -> tuple[TenantKeys, str]:
+def tenant_entry(name: str, *, rate_limit_per_s: int = 100_000) -> tuple[TenantKeys, str]:
     """Credentials for tenant `name` and its registry entry (TOML)."""
     keys = TenantKeys(
         tenant=name,
