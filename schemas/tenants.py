@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -36,7 +37,9 @@ from schemas.ids import Identifier, TenantId
 
 API_KEY_HASH_PREFIX = "sha256:"
 ApiKeyHash = Annotated[
-    str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$", to_lower=True, strip_whitespace=True)
+    str,
+    StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$"),
+    BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
 ]
 
 
@@ -148,7 +151,9 @@ class TenantRegistry:
         except tomllib.TOMLDecodeError as exc:
             raise RegistryError(f"{origin}: not TOML: {exc}") from None
         try:
-            parsed = _File.model_validate(data, context={"environ": environ or os.environ})
+            parsed = _File.model_validate(
+                data, context={"environ": os.environ if environ is None else environ}
+            )
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()

@@ -194,6 +194,9 @@ class Gateway:
         event = self.json_object(body)
         oa_id, user_id = zalo_parties(event)
         found = self.registry.zalo_account(oa_id) if oa_id else None
+        if found is None and user_id:  # an event whose direction is the other way round
+            found = self.registry.zalo_account(user_id)
+            oa_id, user_id = (user_id, oa_id) if found else (oa_id, user_id)
         if found is None or oa_id is None:
             raise Refusal(404, "unknown_oa", "no tenant has this event's Official Account")
         tenant, account = found

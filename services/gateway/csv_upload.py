@@ -97,6 +97,8 @@ class CsvUpload:
         self._record_chars = 0
         self._quotes = 0
         if self._header is None:
+            # Column names are text: bytes that are not UTF-8 become U+FFFD, as in files.
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             self._delimiter = sniff_delimiter(text)
             self._header = next(csv.reader([text], delimiter=self._delimiter), [])
             return []

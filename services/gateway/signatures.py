@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 
 
@@ -41,25 +42,27 @@ def verify_zalo(
         raise SignatureError("bad_signature", "X-ZEvent-Signature does not match the body")
 
 
-def partner_signature(secret: str, timestamp: int, body: bytes) -> str:
-    """A partner's v1 signature: hex HMAC-SHA256(secret, "<t>.<raw body>")."""
-    return hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, "sha256").hexdigest()
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
-def _parse_partner_header(header: str) -> tuple[int, list[str]]:
-    timestamp: int | None = None
+def partner_signature(secret: str, timestamp: str | int, body: bytes) -> str:
+    """A partner's v1 signature: hex HMAC-SHA256(secret, "<t>.<raw body>"), `t` as sent."""
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, "sha256").hexdigest()
+
+
+def _parse_partner_header(header: str) -> tuple[str, list[str]]:
+    timestamp: str | None = None
     signatures: list[str] = []
     for part in header.split(","):
         name, sep, value = part.strip().partition("=")
         if not sep:
             continue
         if name == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
+            if not _UNIX_SECONDS.fullmatch(value.strip()):
                 raise SignatureError(
-                    "malformed_signature", "X-Headwater-Signature t= is not an integer"
-                ) from None
+                    "malformed_signature", "X-Headwater-Signature t= is not unix seconds"
+                )
+            timestamp = value.strip()
         elif name == "v1":
             signatures.append(value.strip().lower())
     if timestamp is None or not signatures:
@@ -82,7 +85,7 @@ def verify_partner(
     if not header:
         raise SignatureError("missing_signature", "X-Headwater-Signature is required")
     timestamp, signatures = _parse_partner_header(header)
-    if abs(now_s - timestamp) > window_s:
+    if abs(now_s - int(timestamp)) > window_s:
         raise SignatureError(
             "stale_timestamp",
             f"X-Headwater-Signature t= is more than {window_s:.0f} s from the gateway's clock",
