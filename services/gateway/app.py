@@ -20,6 +20,7 @@ from typing import Any, Literal
 import orjson
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from schemas.ids import is_valid_tenant
@@ -122,6 +123,11 @@ class Gateway:
             REFUSALS.labels(route, "client_disconnected").inc()
             REQUESTS.labels(route, _tenant_label(request), "499").inc()
             return Response(status_code=400)
+        except Exception:
+            log.exception("unexpected error on %s (the request is answered 500)", route)
+            REFUSALS.labels(route, "internal").inc()
+            REQUESTS.labels(route, _tenant_label(request), "500").inc()
+            return _json(500, {"error": "internal", "detail": "unexpected error; see the log"})
         REQUESTS.labels(route, _tenant_label(request), "200").inc()
         return _json(200, accepted.model_dump())
 
@@ -170,7 +176,7 @@ class Gateway:
             )
 
     def kafka_refusal(self, exc: BaseException) -> Refusal:
-        log.warning("kafka did not confirm an event: %s", exc or "no confirmation in time")
+        log.warning("kafka did not confirm an event: %s", str(exc) or "no confirmation in time")
         return Refusal(
             503,
             "kafka_unavailable",
@@ -384,6 +390,13 @@ def create_app(
         summary="Verifies senders, writes raw envelopes to Kafka, answers once Kafka has them.",
         lifespan=lifespan,
     )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def unrouted(request: Request, exc: StarletteHTTPException) -> Response:
+        """No route or method: the same refusal body as every other refusal."""
+        reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "refused")
+        headers = dict(exc.headers) if exc.headers else None
+        return _json(exc.status_code, {"error": reason, "detail": str(exc.detail)}, headers)
 
     def gateway(request: Request) -> Gateway:
         gw: Gateway = request.app.state.gateway

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from operators.ingest.file_source import sniff_delimiter
 
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)")
+_LINE_END = re.compile(r"\r\n|\n|\r")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class CsvUpload:
 
     def __init__(self, max_record_chars: int) -> None:
         self._max_record_chars = max_record_chars
+        # The csv module refuses a field over 128 KiB by default; a record may be larger.
+        csv.field_size_limit(max(csv.field_size_limit(), max_record_chars + 1))
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="surrogateescape")
         self._partial = ""
         self._record: list[str] = []
@@ -65,14 +67,15 @@ class CsvUpload:
     def _take(self, text: str, *, final: bool) -> list[CsvRow]:
         text = self._partial + text
         rows: list[CsvRow] = []
-        end = 0
-        for match in _LINE.finditer(text):
-            line = match.group()
-            if not final and match.end() == len(text) and line.endswith("\r"):
+        start = 0
+        # The held text has no line end but perhaps a last CR: scan only from there, so a
+        # long line arriving in many parts is not scanned again at every part.
+        for match in _LINE_END.finditer(text, max(len(self._partial) - 1, 0)):
+            if not final and match.end() == len(text) and match.group() == "\r":
                 break  # a CR at the end of a chunk may be the first half of CRLF
-            end = match.end()
-            rows.extend(self._add_line(line))
-        rest = text[end:]
+            rows.extend(self._add_line(text[start : match.end()]))
+            start = match.end()
+        rest = text[start:]
         if final and rest:
             rows.extend(self._add_line(rest))
             rest = ""
@@ -102,7 +105,10 @@ class CsvUpload:
             self._delimiter = sniff_delimiter(text)
             self._header = next(csv.reader([text], delimiter=self._delimiter), [])
             return []
-        cells = next(csv.reader([text], delimiter=self._delimiter), [])
+        try:
+            cells = next(csv.reader([text], delimiter=self._delimiter), [])
+        except csv.Error:  # e.g. a cell over the csv module's field limit
+            cells = text.split(self._delimiter)
         if not any(c.strip() for c in cells):
             return []
         return [CsvRow(dict(zip(self._header, cells, strict=False)), _is_utf8(text))]
