@@ -4,7 +4,8 @@ open loop at rising rates, next to a bare handler on the same server.
     .venv/bin/python benchmarks/bench_gateway.py [--rates 250,500,...] [--duration 5]
         [--workers 2]
 
-Needs Kafka and Redis (`make services`); vegeta is installed into .cache/go-bin on first
+Needs Kafka and Redis (`make services`); the gateway writes to topics of its own, deleted
+afterwards. vegeta is installed into .cache/go-bin on first
 use. Both servers run uvicorn with `--workers` processes on 127.0.0.1:
 
 - `bare`: `benchmarks/bare_gateway.py`, the same routes answering 200 without work;
@@ -34,6 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from benchmarks.loadgen import (  # noqa: E402
     Report,
@@ -44,6 +46,8 @@ from benchmarks.loadgen import (  # noqa: E402
     sweep,
     write_targets,
 )
+from flows.settings import Settings  # noqa: E402
+from flows.topics import ensure_topics  # noqa: E402
 from tests.integration.gateway_server import (  # noqa: E402
     GatewayServer,
     TenantKeys,
@@ -164,9 +168,20 @@ def main() -> None:
     finally:
         bare.terminate()
         bare.wait(20)
-    with GatewayServer(work / "gateway", entry, workers=args.workers) as gateway:
-        print(f"gateway, {args.workers} workers:", flush=True)
-        results["gateway"] = run_sweep("gateway", gateway.url, keys, rates, args.duration, work)
+    # Topics of its own (deleted afterwards), so the benchmark leaves raw.* alone.
+    prefix = f"bench_{uuid.uuid4().hex[:6]}."
+    topics = [prefix + t for t in ("raw.zalo", "raw.webhook", "raw.csv")]
+    brokers = Settings().kafka_brokers
+    ensure_topics(brokers, topics, Settings().kafka_partitions)
+    try:
+        with GatewayServer(
+            work / "gateway", entry, workers=args.workers, gateway_topic_prefix=prefix
+        ) as gateway:
+            print(f"gateway, {args.workers} workers:", flush=True)
+            results["gateway"] = run_sweep("gateway", gateway.url, keys, rates, args.duration, work)
+    finally:
+        for future in AdminClient({"bootstrap.servers": brokers}).delete_topics(topics).values():
+            future.result()
 
     print()
     for name, reports in results.items():
