@@ -180,7 +180,8 @@ def main() -> None:
             print(f"gateway, {args.workers} workers:", flush=True)
             results["gateway"] = run_sweep("gateway", gateway.url, keys, rates, args.duration, work)
     finally:
-        for future in AdminClient({"bootstrap.servers": brokers}).delete_topics(topics).values():
+        admin = AdminClient({"bootstrap.servers": brokers})
+        for future in admin.delete_topics(topics).values():
             future.result()
 
     print()
