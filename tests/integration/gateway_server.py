@@ -101,7 +101,10 @@ class GatewayServer:
             "HEADWATER_GATEWAY_WORKERS": str(workers),
             **{f"HEADWATER_{k.upper()}": v for k, v in settings.items()},
         }
-        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        # The workers' metrics files live with the test's files, so a kill leaves none behind.
+        metrics = directory / "metrics"
+        metrics.mkdir(exist_ok=True)
+        self.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *, ready: bool = True) -> GatewayServer:
