@@ -6,8 +6,8 @@ sliding window's weighted count admits a similar burst and is what it recommends
 accuracy at Redis cost.
 
 A process takes a tenant's requests from Redis in leases of up to 1/50 of its rate (at
-most 100), spent locally within `LEASE_S`: a Redis call per request was a sixth of the
-gateway's CPU. A lease is taken before it is spent, so no tenant exceeds its rate; what
+most 100), spent locally within `LEASE_S`, which keeps a Redis round trip off most
+requests. A lease is taken before it is spent, so no tenant exceeds its rate; what
 a lease leaves unspent when it lapses is lost, at most 2 % of the rate per process.
 
 When Redis cannot be reached the request is let through and counted: an outage of the
