@@ -12,30 +12,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import orjson
 import weaviate
-from weaviate.classes.query import HybridFusion, MetadataQuery
 
 from flows.settings import Settings
 from models import Embedder, load_embedder
 from operators.common.weaviate import api_key_headers, connect_weaviate
+from operators.index.search import RETURNED, Hit, hit_of, hybrid
 from operators.index.writer import ALIAS
-
-RETURNED = ("conversation_id", "segment", "text", "message_ids")
-
-
-@dataclass(frozen=True)
-class Hit:
-    conversation_id: str
-    segment: int
-    text: str
-    message_ids: list[str]
-    score: float
 
 
 def search(
@@ -49,44 +35,21 @@ def search(
 ) -> list[Hit]:
     """The best segments of `tenant` for `question` (hybrid: BM25 and vector)."""
     vector = embedder.embed([question])[0].tolist()
-    res = (
-        client.collections.get(ALIAS)
-        .with_tenant(tenant)
-        .query.hybrid(
-            query=question,
-            vector=vector,
-            alpha=alpha,
-            limit=limit,
-            fusion_type=HybridFusion.RELATIVE_SCORE,
-            return_properties=list(RETURNED),
-            return_metadata=MetadataQuery(score=True),
-        )
-    )
-    return [_hit(o.properties, o.metadata.score) for o in res.objects]
-
-
-def _hit(properties: Mapping[str, Any], score: float | None) -> Hit:
-    return Hit(
-        str(properties["conversation_id"]),
-        int(properties["segment"]),
-        str(properties["text"]),
-        [str(m) for m in properties["message_ids"]],
-        float(score or 0.0),
-    )
+    return hybrid(client, ALIAS, tenant, question, vector, limit=limit, alpha=alpha)
 
 
 def graphql_query(
     tenant: str, question: str, vector: list[float], *, limit: int = 3, alpha: float = 0.5
 ) -> str:
     """The GraphQL text of `search`."""
-    hybrid = (
+    arguments = (
         f"{{query: {_gql_string(question)}, vector: {orjson.dumps(vector).decode()}, "
         f"alpha: {alpha}, fusionType: relativeScoreFusion}}"
     )
     fields = " ".join(RETURNED)
     return (
         f"{{ Get {{ {ALIAS}(tenant: {_gql_string(tenant)}, limit: {limit}, "
-        f"hybrid: {hybrid}) {{ {fields} _additional {{ id score }} }} }} }}"
+        f"hybrid: {arguments}) {{ {fields} _additional {{ id score }} }} }} }}"
     )
 
 
@@ -111,7 +74,7 @@ def graphql_search(
     body = resp.json()
     if body.get("errors"):
         raise RuntimeError(f"GraphQL errors: {body['errors']}")
-    return [_hit(o, float(o["_additional"]["score"])) for o in body["data"]["Get"][ALIAS]]
+    return [hit_of(o, float(o["_additional"]["score"])) for o in body["data"]["Get"][ALIAS]]
 
 
 def _gql_string(value: str) -> str:

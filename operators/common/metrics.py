@@ -1,12 +1,27 @@
-"""What every flow's metrics share: serving them, summing a counter, dead letters and
-source errors (counted by each flow that reads Kafka or writes dead letters)."""
+"""What every flow's and service's metrics share: serving them (one process, or a service's
+several worker processes summed), summing a counter, dead letters and source errors
+(counted by each flow that reads Kafka or writes dead letters)."""
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from prometheus_client import Counter, Gauge, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +69,30 @@ def serve_metrics(port: int) -> None:
             log.warning("metrics not served: port %d unavailable (%s)", port, exc)
             return
         _served.add(port)
+
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def multiprocess_metrics(prefix: str) -> Iterator[str]:
+    """Around a server's worker processes: a directory they write their metrics to (the
+    one `PROMETHEUS_MULTIPROC_DIR` names, else a temporary one, removed afterwards), so
+    `exposition()` in any worker sums them all. Set before the workers import metrics."""
+    given = os.environ.get(MULTIPROCESS_DIR)
+    directory = given or tempfile.mkdtemp(prefix=prefix)
+    os.environ[MULTIPROCESS_DIR] = directory
+    try:
+        yield directory
+    finally:
+        if not given:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics page: every worker's under `multiprocess_metrics`, else this process's."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -4,13 +4,11 @@ processes behind one port (settings: `services.gateway.settings`)."""
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import sys
-import tempfile
 
 import uvicorn
 
+from operators.common.metrics import multiprocess_metrics
 from schemas.tenants import RegistryError, TenantRegistry
 from services.gateway.settings import GatewaySettings
 
@@ -38,12 +36,7 @@ def main() -> int:
         settings.gateway_port,
         settings.gateway_workers,
     )
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    owned = metrics_dir is None
-    if owned:
-        metrics_dir = tempfile.mkdtemp(prefix="headwater-gateway-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    try:
+    with multiprocess_metrics("headwater-gateway-metrics-"):
         uvicorn.run(
             "services.gateway.app:create_app",
             factory=True,
@@ -55,9 +48,6 @@ def main() -> int:
             access_log=False,
             timeout_graceful_shutdown=10,
         )
-    finally:
-        if owned and metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

@@ -23,6 +23,9 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from operators.common.metrics import exposition
+from operators.common.quota import TenantQuota
+from schemas.http import Refusal, Refused
 from schemas.ids import is_valid_tenant
 from schemas.payloads import CsvRow as CsvColumns
 from schemas.tenants import Tenant, TenantRegistry
@@ -41,10 +44,8 @@ from services.gateway.metrics import (
     PRODUCE_SECONDS,
     REFUSALS,
     REQUESTS,
-    exposition,
 )
 from services.gateway.producer import AckingProducer, NotAcknowledged
-from services.gateway.quota import TenantQuota
 from services.gateway.settings import GatewaySettings
 from services.gateway.signatures import SignatureError, verify_partner, verify_zalo
 
@@ -66,24 +67,6 @@ class Accepted(BaseModel):
     status: Literal["accepted"] = "accepted"
     topic: str = Field(examples=["raw.zalo"])
     events: int = Field(1, description="events Kafka confirmed (a CSV upload: its rows)")
-
-
-class Refused(BaseModel):
-    error: str = Field(examples=["bad_signature"], description="a short machine-readable code")
-    detail: str
-
-
-class Refusal(Exception):
-    """A request answered with `status` and `{"error": reason, "detail": detail}`."""
-
-    def __init__(
-        self, status: int, reason: str, detail: str, *, retry_after: int | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.reason = reason
-        self.detail = detail
-        self.retry_after = retry_after
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -115,9 +98,7 @@ class Gateway:
         except Refusal as refusal:
             REFUSALS.labels(route, refusal.reason).inc()
             REQUESTS.labels(route, _tenant_label(request), str(refusal.status)).inc()
-            headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else None
-            body = {"error": refusal.reason, "detail": refusal.detail}
-            return _json(refusal.status, body, headers)
+            return _json(refusal.status, refusal.body(), refusal.headers())
         except ClientDisconnect:
             # The sender went away mid-body; nothing was written, and no one reads the answer.
             REFUSALS.labels(route, "client_disconnected").inc()
@@ -377,7 +358,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = AckingProducer(settings.kafka_brokers)
-        app.state.gateway = Gateway(settings, registry, producer, TenantQuota(settings.redis_url))
+        app.state.gateway = Gateway(
+            settings, registry, producer, TenantQuota(settings.redis_url, scope="gateway")
+        )
         try:
             yield
         finally:

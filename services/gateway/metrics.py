@@ -1,19 +1,10 @@
 """The gateway's Prometheus metrics. With several worker processes, `python -m
-services.gateway` sets PROMETHEUS_MULTIPROC_DIR and /metrics sums every worker's."""
+services.gateway` sets PROMETHEUS_MULTIPROC_DIR and /metrics sums every worker's
+(`operators.common.metrics.exposition`)."""
 
 from __future__ import annotations
 
-import os
-
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
     "headwater_gateway_requests_total",
@@ -37,12 +28,3 @@ BODY_BYTES = Counter(
 CSV_ROWS = Counter(
     "headwater_gateway_csv_rows_total", "CSV export rows confirmed by Kafka, by tenant.", ["tenant"]
 )
-
-
-def exposition() -> tuple[bytes, str]:
-    """The metrics page: every worker's when running with several, else this process's."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

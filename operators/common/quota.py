@@ -1,4 +1,4 @@
-"""Per-tenant request quotas, shared by every gateway process through Redis.
+"""Per-tenant request quotas, shared by every process of a service through Redis.
 
 `limits`' sliding-window counter over one second, in Redis (its Lua scripts are atomic,
 so several processes and machines share one count). `limits` has no token bucket; the
@@ -30,8 +30,10 @@ from prometheus_client import Counter
 log = logging.getLogger(__name__)
 
 QUOTA_UNCHECKED = Counter(
-    "headwater_gateway_quota_unchecked_total",
-    "Requests let through unchecked because Redis (the quota store) did not answer.",
+    "headwater_quota_unchecked_total",
+    "Requests let through unchecked because Redis (the quota store) did not answer, by scope "
+    "(the service: gateway, search).",
+    ["scope"],
 )
 
 REDIS_TIMEOUT_S = 0.25
@@ -50,9 +52,10 @@ class _Lease:
 
 
 class TenantQuota:
-    """`check(tenant, per_s)`: None when allowed, else the seconds to wait (`Retry-After`)."""
+    """`check(tenant, per_s)`: None when allowed, else the seconds to wait (`Retry-After`).
+    Each `scope` (a service) counts its own requests."""
 
-    def __init__(self, redis_url: str, *, scope: str = "gateway") -> None:
+    def __init__(self, redis_url: str, *, scope: str) -> None:
         self._scope = scope
         self._storage = RedisStorage(
             "async+" + redis_url,
@@ -85,7 +88,7 @@ class TenantQuota:
                 return None  # less than a lease was left: this one request
             stats = await self._limiter.get_window_stats(item, self._scope, tenant)
         except (StorageError, OSError, TimeoutError) as exc:
-            QUOTA_UNCHECKED.inc()
+            QUOTA_UNCHECKED.labels(self._scope).inc()
             now = time.monotonic()
             if now - self._warned > 30:
                 self._warned = now
