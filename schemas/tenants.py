@@ -107,7 +107,10 @@ class Tenant(_Strict):
         default_factory=list, description="`sha256:<hex>` of each API key"
     )
     rate_limit_per_s: int = Field(
-        200, ge=1, description="requests a second the tenant may make to a service"
+        200, ge=1, description="requests a second the tenant may make to the gateway"
+    )
+    search_rate_limit_per_s: int = Field(
+        100, ge=1, description="searches a second the tenant may make to the search API"
     )
 
     _env = field_validator("partner_secrets", mode="before")(classmethod(_from_env))
@@ -197,7 +200,8 @@ def _main(argv: list[str]) -> int:
         for name, tenant in sorted(registry.tenants.items()):
             print(
                 f"{name}: {len(tenant.zalo)} Zalo OA(s), {len(tenant.partner_secrets)} partner "
-                f"secret(s), {len(tenant.api_keys)} API key(s), {tenant.rate_limit_per_s}/s"
+                f"secret(s), {len(tenant.api_keys)} API key(s), {tenant.rate_limit_per_s}/s "
+                f"(search {tenant.search_rate_limit_per_s}/s)"
             )
         return 0
     print(usage, file=sys.stderr)
