@@ -201,14 +201,30 @@ class RedisCache:
         await self._call("unlock", lambda: self._redis.delete(key + ":lock"))
 
     async def wait_for(self, key: str, timeout_s: float) -> tuple[bytes, str] | None:
-        """The answer another worker is computing, once it is stored; None after `timeout_s`."""
+        """The answer another worker is computing, once it is stored; None when that worker
+        gave up (the lock is gone and no answer came) or after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.available:
             await asyncio.sleep(WAIT_POLL_S)
-            found = await self.answer(key)
-            if found is not None:
-                return found
+            found = await self._call("get", lambda: self._answer_or_lock(key))
+            if found is None:
+                return None
+            raw, locked = found
+            if raw is not None:
+                until = orjson.loads(raw)["at"] + self.ttl_s
+                if until > time.time():
+                    self._answers.put(key, raw, until)
+                    return raw, "redis"
+            if not locked:
+                return None
         return None
+
+    async def _answer_or_lock(self, key: str) -> tuple[bytes | None, bool]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.exists(key + ":lock")
+        raw, locked = await pipe.execute()
+        return (raw if isinstance(raw, bytes) else None), bool(locked)
 
     # -- embeddings of questions: float32 bytes ---------------------------------------
 
