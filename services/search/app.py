@@ -106,7 +106,7 @@ class SearchApi:
     cache: RedisCache
     quota: TenantQuota
     gate: FairGate
-    flights: SingleFlight[bytes] = field(default_factory=SingleFlight)
+    flights: SingleFlight[tuple[bytes, str]] = field(default_factory=SingleFlight)
     shadows: int = 0
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -213,25 +213,37 @@ class SearchApi:
             self.maybe_shadow(serving, tenant, question, k, alpha, raw)
             return raw, outcome
         outcome = "miss" if self.cache.available else "bypass"
-        raw, shared = await self.flights.run(
-            key, lambda: self.miss(key, serving, tenant, question, k, alpha)
+        (raw, outcome), shared = await self.flights.run(
+            key, lambda: self.miss(key, serving, tenant, question, k, alpha, outcome)
         )
         return raw, "shared" if shared else outcome
 
     async def miss(
-        self, key: str, serving: Serving, tenant: str, question: str, k: int, alpha: float
-    ) -> bytes:
-        """Search and store the answer; if another worker is already at it, wait for its."""
-        if not await self.cache.lock(key):
+        self,
+        key: str,
+        serving: Serving,
+        tenant: str,
+        question: str,
+        k: int,
+        alpha: float,
+        outcome: str,
+    ) -> tuple[bytes, str]:
+        """Search and store the answer (`outcome`); if another worker is already at it, or
+        stored it since this one looked, that worker's answer (`redis`)."""
+        locked = await self.cache.lock(key)
+        if locked:  # the answer may have been stored between the look and the lock
+            found = await self.cache.answer(key)
+        else:
             found = await self.cache.wait_for(key, self.settings.search_timeout_s)
-            if found is not None:
-                return found[0]
         try:
+            if found is not None:
+                return found
             raw = await self.compute(serving, tenant, question, k, alpha)
             await self.cache.store_answer(key, raw, orjson.loads(raw)["at"])
-            return raw
+            return raw, outcome
         finally:
-            await self.cache.unlock(key)
+            if locked:
+                await self.cache.unlock(key)
 
     async def compute(
         self, serving: Serving, tenant: str, question: str, k: int, alpha: float, *, turn: str = ""
