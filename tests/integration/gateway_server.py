@@ -40,7 +40,9 @@ class TenantKeys:
     api_key: str
 
 
-def tenant_entry(name: str, *, rate_limit_per_s: int = 100_000) -> tuple[TenantKeys, str]:
+def tenant_entry(
+    name: str, *, rate_limit_per_s: int = 100_000, search_rate_limit_per_s: int = 100_000
+) -> tuple[TenantKeys, str]:
     """Credentials for tenant `name` and its registry entry (TOML)."""
     keys = TenantKeys(
         tenant=name,
@@ -55,6 +57,7 @@ def tenant_entry(name: str, *, rate_limit_per_s: int = 100_000) -> tuple[TenantK
 partner_secrets = ["{keys.partner_secret}"]
 api_keys = ["{hash_api_key(keys.api_key)}"]
 rate_limit_per_s = {rate_limit_per_s}
+search_rate_limit_per_s = {search_rate_limit_per_s}
 
 [[tenants.{name}.zalo]]
 oa_id = "{keys.oa_id}"
