@@ -183,6 +183,14 @@ class TenantRegistry:
         """The tenant an API key belongs to; None for a key no tenant has."""
         return self._by_key_hash.get(hash_api_key(key))
 
+    def tenant_of_authorization(self, header: str | None) -> str | None:
+        """The tenant of an `Authorization: Bearer <API key>` header (the scheme in any
+        case); None without one, or for a key no tenant has."""
+        scheme, _, key = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return None
+        return self.tenant_of_api_key(key.strip())
+
 
 def _main(argv: list[str]) -> int:
     usage = "usage: python -m schemas.tenants new-key | check FILE"

@@ -6,9 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
-import uvicorn
-
-from operators.common.metrics import multiprocess_metrics
+from operators.common.http import serve
 from schemas.tenants import RegistryError, TenantRegistry
 from services.gateway.settings import GatewaySettings
 
@@ -36,18 +34,13 @@ def main() -> int:
         settings.gateway_port,
         settings.gateway_workers,
     )
-    with multiprocess_metrics("headwater-gateway-metrics-"):
-        uvicorn.run(
-            "services.gateway.app:create_app",
-            factory=True,
-            host=settings.gateway_host,
-            port=settings.gateway_port,
-            workers=settings.gateway_workers,
-            loop="uvloop",
-            http="httptools",
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+    serve(
+        "services.gateway.app:create_app",
+        name="gateway",
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        workers=settings.gateway_workers,
+    )
     return 0
 
 

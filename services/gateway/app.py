@@ -20,10 +20,14 @@ from typing import Any, Literal
 import orjson
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from operators.common.metrics import exposition
+from operators.common.http import (
+    add_operational_routes,
+    bounded_body,
+    json_response,
+    refusal_response,
+)
 from operators.common.quota import TenantQuota
 from schemas.http import Refusal, Refused
 from schemas.ids import is_valid_tenant
@@ -69,10 +73,6 @@ class Accepted(BaseModel):
     events: int = Field(1, description="events Kafka confirmed (a CSV upload: its rows)")
 
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
-
-
 @dataclass
 class Gateway:
     """What the handlers share: settings, registry and clients (made in the lifespan)."""
@@ -98,7 +98,7 @@ class Gateway:
         except Refusal as refusal:
             REFUSALS.labels(route, refusal.reason).inc()
             REQUESTS.labels(route, _tenant_label(request), str(refusal.status)).inc()
-            return _json(refusal.status, refusal.body(), refusal.headers())
+            return refusal_response(refusal)
         except ClientDisconnect:
             # The sender went away mid-body; nothing was written, and no one reads the answer.
             REFUSALS.labels(route, "client_disconnected").inc()
@@ -108,31 +108,21 @@ class Gateway:
             log.exception("unexpected error on %s (the request is answered 500)", route)
             REFUSALS.labels(route, "internal").inc()
             REQUESTS.labels(route, _tenant_label(request), "500").inc()
-            return _json(500, {"error": "internal", "detail": "unexpected error; see the log"})
+            return json_response(
+                500, {"error": "internal", "detail": "unexpected error; see the log"}
+            )
         REQUESTS.labels(route, _tenant_label(request), "200").inc()
-        return _json(200, accepted.model_dump())
+        return json_response(200, accepted.model_dump())
 
     # -- request bodies ------------------------------------------------------------
 
     async def body(self, request: Request, route: str) -> bytes:
         """The whole body, refused above the size bound or when it arrives too slowly."""
-        limit = self.settings.gateway_max_body_bytes
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise Refusal(413, "too_large", f"the body is over {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async with asyncio.timeout(self.settings.gateway_body_timeout_s):
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise Refusal(413, "too_large", f"the body is over {limit} bytes")
-                    chunks.append(chunk)
-        except TimeoutError:
-            raise Refusal(408, "body_timeout", "the body did not arrive in time") from None
-        BODY_BYTES.labels(route).inc(size)
-        return b"".join(chunks)
+        body = await bounded_body(
+            request, self.settings.gateway_max_body_bytes, self.settings.gateway_body_timeout_s
+        )
+        BODY_BYTES.labels(route).inc(len(body))
+        return body
 
     @staticmethod
     def json_object(body: bytes) -> dict[str, Any]:
@@ -235,8 +225,7 @@ class Gateway:
         return Accepted(topic=self.topics["partner"])
 
     def api_key_tenant(self, request: Request, tenant: str) -> Tenant:
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        owner = self.registry.tenant_of_api_key(key.strip()) if scheme.lower() == "bearer" else None
+        owner = self.registry.tenant_of_authorization(request.headers.get("authorization"))
         if owner is None:
             raise Refusal(401, "bad_api_key", "Authorization: Bearer <tenant API key> is required")
         if owner != tenant:
@@ -374,12 +363,10 @@ def create_app(
         lifespan=lifespan,
     )
 
-    @app.exception_handler(StarletteHTTPException)
-    async def unrouted(request: Request, exc: StarletteHTTPException) -> Response:
-        """No route or method: the same refusal body as every other refusal."""
-        reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "refused")
-        headers = dict(exc.headers) if exc.headers else None
-        return _json(exc.status_code, {"error": reason, "detail": str(exc.detail)}, headers)
+    async def readiness(request: Request) -> tuple[bool, str]:
+        return await gateway(request).readiness()
+
+    add_operational_routes(app, readiness, "Kafka answers and has the raw topics.")
 
     def gateway(request: Request) -> Gateway:
         gw: Gateway = request.app.state.gateway
@@ -402,23 +389,5 @@ def create_app(
         """A CSV export (streamed), with `Authorization: Bearer <tenant API key>`."""
         gw = gateway(request)
         return await gw.answer("csv", request, lambda: gw.csv(request, tenant))
-
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        """The process is up."""
-        return _json(200, {"status": "ok"})
-
-    @app.get("/readyz")
-    async def readyz(request: Request) -> Response:
-        """Kafka answers and has the raw topics."""
-        ready, why = await gateway(request).readiness()
-        return _json(
-            200 if ready else 503, {"status": "ready" if ready else "not_ready", "detail": why}
-        )
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        data, content_type = exposition()
-        return Response(data, media_type=content_type)
 
     return app

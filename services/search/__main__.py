@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 import sys
 
-import uvicorn
-
 from models import ModelNotBuiltError, load_embedder
-from operators.common.metrics import multiprocess_metrics
+from operators.common.http import serve
 from schemas.tenants import RegistryError, TenantRegistry
 from services.search.settings import SearchSettings
 
@@ -39,18 +37,13 @@ def main() -> int:
         settings.search_port,
         settings.search_workers,
     )
-    with multiprocess_metrics("headwater-search-metrics-"):
-        uvicorn.run(
-            "services.search.app:create_app",
-            factory=True,
-            host=settings.search_host,
-            port=settings.search_port,
-            workers=settings.search_workers,
-            loop="uvloop",
-            http="httptools",
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+    serve(
+        "services.search.app:create_app",
+        name="search",
+        host=settings.search_host,
+        port=settings.search_port,
+        workers=settings.search_workers,
+    )
     return 0
 
 

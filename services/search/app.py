@@ -22,10 +22,14 @@ import orjson
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models import Embedder, load_embedder
-from operators.common.metrics import exposition
+from operators.common.http import (
+    add_operational_routes,
+    bounded_body,
+    json_response,
+    refusal_response,
+)
 from operators.common.quota import TenantQuota
 from operators.index.search import Hit, ModelMismatchError, Serving, check_model
 from schemas.http import Refusal, Refused
@@ -77,10 +81,6 @@ class SearchAnswer(BaseModel):
     took_ms: float
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
-
-
 def _identity(hits: list[dict[str, Any]]) -> list[tuple[str, int, tuple[str, ...]]]:
     return [(h["conversation_id"], h["segment"], tuple(h["message_ids"])) for h in hits]
 
@@ -113,10 +113,7 @@ class SearchApi:
     # -- the request ----------------------------------------------------------------------
 
     def tenant_of(self, request: Request) -> str:
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        tenant = (
-            self.registry.tenant_of_api_key(key.strip()) if scheme.lower() == "bearer" else None
-        )
+        tenant = self.registry.tenant_of_authorization(request.headers.get("authorization"))
         if tenant is None:
             raise Refusal(401, "bad_api_key", "Authorization: Bearer <tenant API key> is required")
         return tenant
@@ -151,17 +148,19 @@ class SearchApi:
         except Refusal as refusal:
             REFUSALS.labels(refusal.reason).inc()
             REQUESTS.labels(tenant, str(refusal.status)).inc()
-            return _json(refusal.status, refusal.body(), refusal.headers())
+            return refusal_response(refusal)
         except Exception:
             log.exception("unexpected error in a search (answered 500)")
             REFUSALS.labels("internal").inc()
             REQUESTS.labels(tenant, "500").inc()
-            return _json(500, {"error": "internal", "detail": "unexpected error; see the log"})
+            return json_response(
+                500, {"error": "internal", "detail": "unexpected error; see the log"}
+            )
         took = time.perf_counter() - start
         SECONDS.labels(tenant, outcome).observe(took)
         REQUESTS.labels(tenant, "200").inc()
         stored = orjson.loads(raw)
-        return _json(
+        return json_response(
             200,
             {
                 "hits": stored["hits"],
@@ -370,16 +369,10 @@ def create_app(
         lifespan=lifespan,
     )
 
-    @app.exception_handler(StarletteHTTPException)
-    async def unrouted(request: Request, exc: StarletteHTTPException) -> Response:
-        reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "refused")
-        headers = dict(exc.headers) if exc.headers else None
-        return _json(exc.status_code, {"error": reason, "detail": str(exc.detail)}, headers)
-
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         REFUSALS.labels("invalid_request").inc()
-        return _json(422, {"error": "invalid_request", "detail": _describe(exc.errors())})
+        return json_response(422, {"error": "invalid_request", "detail": _describe(exc.errors())})
 
     def api(request: Request) -> SearchApi:
         found: SearchApi = request.app.state.api
@@ -414,7 +407,7 @@ def create_app(
         """`GET /v1/search` with the parameters as a JSON body: `{"q", "k", "alpha"}`."""
 
         async def params() -> SearchBody:
-            body = await _bounded_body(request, settings.search_max_body_bytes)
+            body = await bounded_body(request, settings.search_max_body_bytes, BODY_TIMEOUT_S)
             try:
                 return SearchBody.model_validate_json(body)
             except ValidationError as exc:
@@ -422,43 +415,14 @@ def create_app(
 
         return await api(request).answer(request, params)
 
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        """The process is up."""
-        return _json(200, {"status": "ok"})
+    async def readiness(request: Request) -> tuple[bool, str]:
+        return api(request).readiness()
 
-    @app.get("/readyz")
-    async def readyz(request: Request) -> Response:
-        """Weaviate answers, the alias exists, and its collection is of this model."""
-        ready, why = api(request).readiness()
-        return _json(
-            200 if ready else 503, {"status": "ready" if ready else "not_ready", "detail": why}
-        )
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        data, content_type = exposition()
-        return Response(data, media_type=content_type)
+    add_operational_routes(
+        app, readiness, "Weaviate answers, the alias exists, and its collection is of this model."
+    )
 
     return app
-
-
-async def _bounded_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise Refusal(413, "too_large", f"the body is over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout(BODY_TIMEOUT_S):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise Refusal(413, "too_large", f"the body is over {limit} bytes")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise Refusal(408, "body_timeout", "the body did not arrive in time") from None
-    return b"".join(chunks)
 
 
 def _describe(errors: Any) -> str:

@@ -240,3 +240,11 @@ def test_cli_without_a_command_prints_the_usage_and_exits_2() -> None:
     done = run_cli()
     assert done.returncode == 2
     assert "usage:" in done.stderr
+
+
+def test_the_tenant_of_an_authorization_header() -> None:
+    registry = load(REGISTRY)
+    assert registry.tenant_of_authorization(f"Bearer {API_KEY}") == "acme"
+    assert registry.tenant_of_authorization(f"bearer   {API_KEY} ") == "acme"
+    for header in (None, "", API_KEY, f"Basic {API_KEY}", "Bearer ", "Bearer wrong"):
+        assert registry.tenant_of_authorization(header) is None, header
