@@ -1,31 +1,21 @@
 """Starting the real gateway (`python -m services.gateway`) for a test, and signing
 requests the way Zalo and partners do.
 
-`GatewayServer` writes a registry of its own (tenants named by the test, so runs never
-share quotas), starts the gateway on a free port with several workers against the given
-Kafka, and waits for /readyz. `kill()` SIGKILLs the whole process group (master and
-workers), as a crash would.
+`GatewayServer` is a `ServiceProcess` against the given Kafka: a registry of its own
+(tenants named by the test, so runs never share quotas), several workers on a free port,
+ready once /readyz answers; `kill()` SIGKILLs master and workers, as a crash would.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from schemas.tenants import hash_api_key
-from tests.integration.throwaway_kafka import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 30.0
+from tests.integration.service_process import ServiceProcess
 
 
 @dataclass(frozen=True)
@@ -80,7 +70,7 @@ def partner_headers(secret: str, body: bytes, t: int | None = None) -> dict[str,
     return {"X-Headwater-Signature": f"t={t},v1={sig}", "Content-Type": "application/json"}
 
 
-class GatewayServer:
+class GatewayServer(ServiceProcess):
     def __init__(
         self,
         directory: Path,
@@ -90,78 +80,6 @@ class GatewayServer:
         workers: int = 2,
         **settings: str,
     ) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.registry = directory / "tenants.toml"
-        self.registry.write_text(registry_toml, encoding="utf-8")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = directory / "gateway.log"
-        self.env = {
-            **os.environ,
-            "HEADWATER_TENANTS_FILE": str(self.registry),
-            "HEADWATER_KAFKA_BROKERS": brokers,
-            "HEADWATER_GATEWAY_PORT": str(self.port),
-            "HEADWATER_GATEWAY_WORKERS": str(workers),
-            **{f"HEADWATER_{k.upper()}": v for k, v in settings.items()},
-        }
-        # The workers' metrics files live with the test's files, so a kill leaves none behind.
-        metrics = directory / "metrics"
-        metrics.mkdir(exist_ok=True)
-        self.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, *, ready: bool = True) -> GatewayServer:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.gateway"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.wait("/readyz" if ready else "/healthz")
-        return self
-
-    def wait(self, path: str, timeout_s: float = START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"the gateway exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + path, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the gateway did not answer {path}:\n{self.log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL the master and its workers at once."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        """A clean stop (SIGTERM: the workers deliver what is queued first)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def alive_workers(self) -> int:
-        """Worker processes of this gateway still running."""
-        if self.proc is None:
-            return 0
-        out = subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid), "-f", "spawn_main"], capture_output=True, text=True
-        ).stdout
-        return len(out.split())
-
-    def __enter__(self) -> GatewayServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(
+            "gateway", directory, registry_toml, workers=workers, kafka_brokers=brokers, **settings
+        )
