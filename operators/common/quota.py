@@ -8,7 +8,9 @@ accuracy at Redis cost.
 A process takes a tenant's requests from Redis in leases of up to 1/50 of its rate (at
 most 100), spent locally within `LEASE_S`, which keeps a Redis round trip off most
 requests. A lease is taken before it is spent, so no tenant exceeds its rate; what
-a lease leaves unspent when it lapses is lost, at most 2 % of the rate per process.
+a lease leaves unspent when it lapses is lost, at most 2 % of the rate per process. A
+tenant Redis has refused is refused in the process for `REFUSED_S` (2 % of a second)
+without asking Redis again.
 
 When Redis cannot be reached the request is let through and counted: an outage of the
 quota store must not refuse traffic Kafka could take.
@@ -43,6 +45,9 @@ LEASE_FRACTION = 50
 LEASE_MAX = 100
 LEASE_S = 1.0
 """A lease is `rate // LEASE_FRACTION` requests (1 to LEASE_MAX), good for LEASE_S."""
+REFUSED_S = 0.02
+"""After Redis refused a tenant, the process refuses it for this long without asking again,
+so a flood costs Redis a few calls a second, not three a request."""
 
 
 @dataclass
@@ -68,6 +73,7 @@ class TenantQuota:
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         self._items: dict[int, RateLimitItemPerSecond] = {}
         self._leases: dict[str, _Lease] = {}
+        self._refused: dict[str, tuple[float, int]] = {}
         self._warned = -math.inf
 
     async def check(self, tenant: str, per_s: int) -> int | None:
@@ -76,6 +82,11 @@ class TenantQuota:
         if lease is not None and lease.left > 0 and now < lease.until:
             lease.left -= 1
             return None
+        refused = self._refused.get(tenant)
+        if refused is not None:
+            if now < refused[0]:
+                return refused[1]
+            del self._refused[tenant]
         item = self._items.get(per_s)
         if item is None:
             item = self._items[per_s] = RateLimitItemPerSecond(per_s)
@@ -94,4 +105,6 @@ class TenantQuota:
                 self._warned = now
                 log.warning("quota store unreachable, requests pass unchecked: %s", exc)
             return None
-        return max(1, math.ceil(stats.reset_time - time.time()))
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        self._refused[tenant] = (time.monotonic() + REFUSED_S, wait)
+        return wait
