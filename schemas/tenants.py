@@ -112,6 +112,12 @@ class Tenant(_Strict):
     search_rate_limit_per_s: int = Field(
         100, ge=1, description="searches a second the tenant may make to the search API"
     )
+    search_miss_rate_limit_per_s: int = Field(
+        50,
+        ge=1,
+        description="of those, searches a second the cache cannot answer (each costs an "
+        "embedding and a Weaviate query)",
+    )
 
     _env = field_validator("partner_secrets", mode="before")(classmethod(_from_env))
 
@@ -209,7 +215,8 @@ def _main(argv: list[str]) -> int:
             print(
                 f"{name}: {len(tenant.zalo)} Zalo OA(s), {len(tenant.partner_secrets)} partner "
                 f"secret(s), {len(tenant.api_keys)} API key(s), {tenant.rate_limit_per_s}/s "
-                f"(search {tenant.search_rate_limit_per_s}/s)"
+                f"(search {tenant.search_rate_limit_per_s}/s, "
+                f"{tenant.search_miss_rate_limit_per_s}/s uncached)"
             )
         return 0
     print(usage, file=sys.stderr)

@@ -105,6 +105,7 @@ class SearchApi:
     index: Index
     cache: RedisCache
     quota: TenantQuota
+    miss_quota: TenantQuota
     gate: FairGate
     flights: SingleFlight[tuple[bytes, str]] = field(default_factory=SingleFlight)
     shadows: int = 0
@@ -175,6 +176,18 @@ class SearchApi:
         wait = await self.quota.check(tenant, per_s)
         if wait is not None:
             raise Refusal(429, "rate_limited", f"over {per_s} searches a second", retry_after=wait)
+
+    async def within_miss_quota(self, tenant: str) -> None:
+        """Searches the cache cannot answer cost CPU; a tenant's are bounded on their own."""
+        per_s = self.registry.tenants[tenant].search_miss_rate_limit_per_s
+        wait = await self.miss_quota.check(tenant, per_s)
+        if wait is not None:
+            raise Refusal(
+                429,
+                "too_many_misses",
+                f"over {per_s} searches a second the cache cannot answer",
+                retry_after=wait,
+            )
 
     def serving(self) -> Serving | None:
         serving = self.index.serving
@@ -247,7 +260,10 @@ class SearchApi:
     async def compute(
         self, serving: Serving, tenant: str, question: str, k: int, alpha: float, *, turn: str = ""
     ) -> bytes:
-        """One search, in `turn`'s (the tenant's) turn; the question's embedding is cached."""
+        """One search, in `turn`'s (the tenant's) turn; the question's embedding is cached.
+        The tenant's own searches count against its miss quota (shadow searches do not)."""
+        if not turn:
+            await self.within_miss_quota(tenant)
         vkey = vector_key(serving.model_version, question)
         vector = await self.cache.vector(vkey) if self.cache.enabled else None
         try:
@@ -312,7 +328,8 @@ REFUSALS_DOC: dict[int | str, dict[str, Any]] = {
         401: "missing or unknown API key (`bad_api_key`)",
         413: "the body is over the size bound (`too_large`)",
         422: "a parameter is missing or out of bounds (`invalid_request`, `query_too_long`)",
-        429: "over the tenant's rate (`rate_limited`) or too many of its searches waiting "
+        429: "over the tenant's rate (`rate_limited`), over its rate of searches the cache "
+        "cannot answer (`too_many_misses`), or too many of its searches waiting "
         "(`too_many_searches`); Retry-After says when to retry",
         503: "Weaviate unavailable or too slow (`weaviate_unavailable`), or the index is "
         "of another model than this service's (`model_mismatch`); Retry-After",
@@ -352,6 +369,7 @@ def create_app(
             index,
             cache,
             TenantQuota(settings.redis_url, scope="search"),
+            TenantQuota(settings.redis_url, scope="search-miss"),
             FairGate(settings.search_concurrency, settings.search_tenant_queue),
         )
         try:

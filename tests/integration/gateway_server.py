@@ -31,7 +31,11 @@ class TenantKeys:
 
 
 def tenant_entry(
-    name: str, *, rate_limit_per_s: int = 100_000, search_rate_limit_per_s: int = 100_000
+    name: str,
+    *,
+    rate_limit_per_s: int = 100_000,
+    search_rate_limit_per_s: int = 100_000,
+    search_miss_rate_limit_per_s: int = 100_000,
 ) -> tuple[TenantKeys, str]:
     """Credentials for tenant `name` and its registry entry (TOML)."""
     keys = TenantKeys(
@@ -48,6 +52,7 @@ partner_secrets = ["{keys.partner_secret}"]
 api_keys = ["{hash_api_key(keys.api_key)}"]
 rate_limit_per_s = {rate_limit_per_s}
 search_rate_limit_per_s = {search_rate_limit_per_s}
+search_miss_rate_limit_per_s = {search_miss_rate_limit_per_s}
 
 [[tenants.{name}.zalo]]
 oa_id = "{keys.oa_id}"

@@ -69,7 +69,9 @@ UNIQUE_WORD = f"quokka{RUN}"
 """A word only tenant B's data has."""
 TTL_WORD = f"kestrel{RUN}"
 
-ROLES = ("a", "b", "flight", "slow", "busy", "empty", "swap", "fresh", "hung")
+ROLES = ("a", "b", "flight", "slow", "busy", "misses", "empty", "swap", "fresh", "hung")
+MISS_RATE = 3
+"""search_miss_rate_limit_per_s of the `misses` tenant."""
 
 
 def tenant(role: str) -> str:
@@ -81,7 +83,10 @@ def registry() -> tuple[dict[str, gs.TenantKeys], str]:
     toml = ""
     for role in ROLES:
         rate = SLOW_RATE if role == "slow" else 100_000
-        k, entry = gs.tenant_entry(tenant(role), search_rate_limit_per_s=rate)
+        misses = MISS_RATE if role == "misses" else 100_000
+        k, entry = gs.tenant_entry(
+            tenant(role), search_rate_limit_per_s=rate, search_miss_rate_limit_per_s=misses
+        )
         keys[role] = k
         toml += entry
     return keys, toml
@@ -112,6 +117,7 @@ B_SEGMENTS = [seg("b", name, texts) for name, texts in A_TEXTS.items()] + [
 FLIGHT_SEGMENT = seg("flight", "reset", ["the password reset email never arrived"])
 SLOW_SEGMENT = seg("slow", "hours", ["what are your opening hours?", "9 to 5"])
 BUSY_SEGMENT = seg("busy", "hours", ["what are your opening hours?", "8 to 6"])
+MISSES_SEGMENT = seg("misses", "hours", ["what are your opening hours?", "10 to 4"])
 FRESH_OLD = seg("fresh", "old", [f"the {TTL_WORD} lamp is broken"])
 FRESH_NEW = seg("fresh", "new", [f"a second {TTL_WORD} lamp arrived broken too"])
 SWAP_OLD = seg("swap", "old", ["restart the router, then wait a minute"])
@@ -219,7 +225,15 @@ def world(weaviate_client: weaviate.WeaviateClient, embedder: Embedder) -> Itera
             weaviate_client,
             w.main,
             embedder,
-            [*A_SEGMENTS, *B_SEGMENTS, FLIGHT_SEGMENT, SLOW_SEGMENT, BUSY_SEGMENT, FRESH_OLD],
+            [
+                *A_SEGMENTS,
+                *B_SEGMENTS,
+                FLIGHT_SEGMENT,
+                SLOW_SEGMENT,
+                BUSY_SEGMENT,
+                MISSES_SEGMENT,
+                FRESH_OLD,
+            ],
         )
         put(weaviate_client, w.swap_old, embedder, [SWAP_OLD])
         put(weaviate_client, w.swap_new, embedder, [SWAP_NEW])
@@ -612,6 +626,25 @@ def test_a_tenant_over_its_rate_is_429_and_another_is_not(main: SearchServer) ->
     assert all(identity(r.json()["hits"]) == [identity_of(BUSY_SEGMENT)] for r in busy)
     refusals = main.metrics().value("headwater_search_refusals_total", reason="rate_limited")
     assert refusals >= statuses[429]
+
+
+def test_a_tenant_over_its_rate_of_misses_is_429_and_its_hits_are_not(
+    main: SearchServer,
+) -> None:
+    answers = [search(main, "misses", f"opening hours {RUN} variant {i}") for i in range(20)]
+    statuses = Counter(r.status_code for r in answers)
+    assert set(statuses) == {200, 429}, statuses
+    for r in answers:
+        if r.status_code == 429:
+            assert refused(r, 429, "too_many_misses")["detail"] == (
+                f"over {MISS_RATE} searches a second the cache cannot answer"
+            )
+            assert int(r.headers["Retry-After"]) >= 1
+    answered = next(i for i, r in enumerate(answers) if r.status_code == 200)
+    again = [search(main, "misses", f"opening hours {RUN} variant {answered}") for _ in range(10)]
+    assert [r.status_code for r in again] == [200] * 10
+    assert all(r.json()["cached"] for r in again)
+    assert identity(again[0].json()["hits"]) == [identity_of(MISSES_SEGMENT)]
 
 
 # -- bounds and routes --------------------------------------------------------------------

@@ -30,6 +30,7 @@ partner_secrets = ["whsec_acme_1", {{env = "ACME_NEXT_SECRET"}}]
 api_keys = ["{API_KEY_HASH}"]
 rate_limit_per_s = 50
 search_rate_limit_per_s = 20
+search_miss_rate_limit_per_s = 5
 
 [[tenants.acme.zalo]]
 oa_id = "3886"
@@ -63,12 +64,14 @@ def test_the_registry_loads_with_secrets_read_from_the_environment() -> None:
     ]
     assert acme.zalo[0].secret.get_secret_value() == "oa-secret-from-env"
     assert (acme.rate_limit_per_s, acme.search_rate_limit_per_s) == (50, 20)
+    assert acme.search_miss_rate_limit_per_s == 5
 
 
 def test_a_tenant_with_nothing_gets_the_defaults() -> None:
     globex = load(REGISTRY).tenants["globex"]
     assert (globex.zalo, globex.partner_secrets, globex.api_keys) == ([], [], [])
     assert (globex.rate_limit_per_s, globex.search_rate_limit_per_s) == (200, 100)
+    assert globex.search_miss_rate_limit_per_s == 50
 
 
 def test_an_oa_is_found_by_its_id_and_an_integer_id_is_read_as_digits() -> None:
@@ -204,8 +207,9 @@ def test_cli_check_says_what_the_file_holds(tmp_path: Path) -> None:
     done = run_cli("check", str(path), environ=ENVIRON)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "acme: 2 Zalo OA(s), 2 partner secret(s), 1 API key(s), 50/s (search 20/s)",
-        "globex: 0 Zalo OA(s), 0 partner secret(s), 0 API key(s), 200/s (search 100/s)",
+        "acme: 2 Zalo OA(s), 2 partner secret(s), 1 API key(s), 50/s (search 20/s, 5/s uncached)",
+        "globex: 0 Zalo OA(s), 0 partner secret(s), 0 API key(s), 200/s "
+        "(search 100/s, 50/s uncached)",
     ]
     for secret in SECRETS:
         assert secret not in done.stdout + done.stderr
