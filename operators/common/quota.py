@@ -10,7 +10,7 @@ most 100), spent locally within `LEASE_S`, which keeps a Redis round trip off mo
 requests. A lease is taken before it is spent, so no tenant exceeds its rate; what
 a lease leaves unspent when it lapses is lost, at most 2 % of the rate per process. A
 tenant Redis has refused is refused in the process for `REFUSED_S` (2 % of a second)
-without asking Redis again.
+without asking Redis again (longer for a rate under 50 a second: 1/rate).
 
 When Redis cannot be reached the request is let through and counted: an outage of the
 quota store must not refuse traffic Kafka could take.
@@ -46,8 +46,10 @@ LEASE_MAX = 100
 LEASE_S = 1.0
 """A lease is `rate // LEASE_FRACTION` requests (1 to LEASE_MAX), good for LEASE_S."""
 REFUSED_S = 0.02
-"""After Redis refused a tenant, the process refuses it for this long without asking again,
-so a flood costs Redis a few calls a second, not three a request."""
+"""After Redis refused a tenant, the process refuses it without asking again for this long,
+or for the time its rate takes to allow one more request if that is longer: a flood
+costs Redis a few calls a second, not three a request, and at most one request's worth of
+the rate goes unused per refusal."""
 
 
 @dataclass
@@ -106,5 +108,5 @@ class TenantQuota:
                 log.warning("quota store unreachable, requests pass unchecked: %s", exc)
             return None
         wait = max(1, math.ceil(stats.reset_time - time.time()))
-        self._refused[tenant] = (time.monotonic() + REFUSED_S, wait)
+        self._refused[tenant] = (time.monotonic() + max(REFUSED_S, 1 / per_s), wait)
         return wait
