@@ -217,6 +217,7 @@ class SearchApi:
             empty: dict[str, Any] = {"at": time.time(), "model_version": None, "hits": []}
             return orjson.dumps(empty), "miss"
         if not self.cache.enabled:
+            await self.within_miss_quota(tenant)
             return await self.compute(serving, tenant, question, k, alpha), "off"
         key = answer_key(tenant, serving.collection, question, k, alpha)
         found = await self.cache.answer(key)
@@ -224,6 +225,8 @@ class SearchApi:
             raw, outcome = found
             self.maybe_shadow(serving, tenant, question, k, alpha, raw)
             return raw, outcome
+        if not self.flights.running(key):  # a search of its own, not a share of one
+            await self.within_miss_quota(tenant)
         outcome = "miss" if self.cache.available else "bypass"
         (raw, outcome), shared = await self.flights.run(
             key, lambda: self.miss(key, serving, tenant, question, k, alpha, outcome)
@@ -260,10 +263,7 @@ class SearchApi:
     async def compute(
         self, serving: Serving, tenant: str, question: str, k: int, alpha: float, *, turn: str = ""
     ) -> bytes:
-        """One search, in `turn`'s (the tenant's) turn; the question's embedding is cached.
-        The tenant's own searches count against its miss quota (shadow searches do not)."""
-        if not turn:
-            await self.within_miss_quota(tenant)
+        """One search, in `turn`'s (the tenant's) turn; the question's embedding is cached."""
         vkey = vector_key(serving.model_version, question)
         vector = await self.cache.vector(vkey) if self.cache.enabled else None
         try:

@@ -94,6 +94,9 @@ class SingleFlight(Generic[V]):
     def __init__(self) -> None:
         self._running: dict[str, asyncio.Future[V]] = {}
 
+    def running(self, key: str) -> bool:
+        return key in self._running
+
     async def run(self, key: str, compute: Callable[[], Awaitable[V]]) -> tuple[V, bool]:
         """The value, and whether this call waited for another's computation."""
         running = self._running.get(key)

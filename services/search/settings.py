@@ -49,7 +49,7 @@ class SearchSettings(BaseSettings):
         2.0, gt=0, description="A Weaviate query slower than this is answered 503."
     )
     search_cache_ttl_s: float = Field(
-        5.0,
+        2.0,
         ge=0,
         description="How long a cached answer is served (the staleness bound); 0: no cache.",
     )
