@@ -1,8 +1,9 @@
 """Search API latency, cache hit rate, staleness, fairness and CPU cost: open loop at rising
 rates against `python -m services.search`, cached and uncached, on an index of its own.
 
-    .venv/bin/python benchmarks/bench_search.py [--duration 5] [--quick]
+    .venv/bin/python benchmarks/bench_search.py [--duration 5] [--quick] [--ttl 5]
         [--cached-rates 100,250,500,750] [--uncached-rates 50,100,150,200,250]
+        [--noisy-quota 100] [--noisy-miss-quota 20] [--staleness | --no-staleness]
 
 Needs Weaviate, Redis and the model (`make services model`); vegeta is installed into
 .cache/go-bin on first use. What it does:
@@ -19,23 +20,36 @@ Needs Weaviate, Redis and the model (`make services model`); vegeta is installed
    sequence is the share of requests whose (tenant, question) came earlier in it; the TTL
    ceiling is what an ideal shared cache with the service's TTL would hit at the step's
    real timing.
-3. The service twice, each with its own port, registry and PROMETHEUS_MULTIPROC_DIR:
-   cached (defaults, HEADWATER_SEARCH_SHADOW_RATE=`--shadow-rate`) and uncached
-   (HEADWATER_SEARCH_CACHE_TTL_S=0). vegeta at each rate for `--duration` s; hit rate and
-   stale rate per step from the /metrics delta of the step.
+3. The service (`tests.integration.search_server.SearchServer`: its own port, registry and
+   PROMETHEUS_MULTIPROC_DIR) twice: cached (TTL `--ttl`, default the service's
+   `search_cache_ttl_s`; HEADWATER_SEARCH_SHADOW_RATE=`--shadow-rate`) and uncached
+   (HEADWATER_SEARCH_CACHE_TTL_S=0). Registry entries from
+   `tests.integration.gateway_server.tenant_entry`: every tenant unbounded but the noisy
+   one. vegeta at each rate for `--duration` s; hit rate and stale rate per step from the
+   /metrics delta of the step.
 4. While the cached sweep runs, a thread writes `--fresh-rate` new segments a second
-   (a user line that is a drawn question, popularity-weighted, and a reply), embedded by
-   the real embedder, so that shadow re-searches can find answers stale.
+   (the `popular` writer: a user line that is a drawn question, popularity-weighted, and
+   a reply), embedded by the real embedder, so that shadow re-searches can find answers
+   stale.
 5. Noisy neighbour (cached service, writer stopped): tenant 0 at `--quiet-rate` alone,
-   then beside `bench-search-noisy` (quota `--noisy-quota`/s) flooding at
+   then beside `bench-search-noisy` (quota `--noisy-quota`/s, of which
+   `--noisy-miss-quota`/s may be searches the cache cannot answer) flooding at
    `--noisy-factor` x its quota with unique questions, then beside it at 0.9 x its quota,
-   then alone again.
+   then alone again. The noisy tenant's answers by status and the refusals by reason.
 6. CPU: utime+stime (/proc) of the service (master and workers), Weaviate, Redis, vegeta
    and this process over every step. A fixed-rate cached step (`--cpu-cached-rate`, writer
    stopped) and a hits-only step (the 25 most popular questions of each tenant, asked
    once, then again within the TTL) give the CPU-ms of a hit and of a cached miss; with
    an uncached step they give the cores 1,000 and 10,000 q/s would need: at the measured
    hit rate, uncached, and at the workload's TTL ceiling for that rate (simulated).
+7. Staleness trade-off (`--staleness`, in the full run by default, not with --quick): at
+   `--stale-rate` q/s with shadow rate `--stale-shadow-rate`, for each TTL of
+   `--stale-ttls` (a service each) and each writer: none, `random` (segments of new
+   conversations of the sample generator, not aimed at any question) and `popular`, at
+   each of `--stale-fresh-rates`. A cell runs its writer one TTL unmeasured (so no answer
+   cached before it is served), then `--stale-duration` s measured: hit rate, stale rate,
+   latency. With each tenant's segment count: the stale rate follows writes/s per tenant
+   over segments per tenant.
 
 Everything (vegeta, the service, Weaviate, Redis, this script) shares the machine's cores.
 Prints markdown tables. Load only targets 127.0.0.1; every attack stops by itself.
@@ -50,14 +64,13 @@ import os
 import random
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -68,10 +81,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import redis  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from benchmarks.loadgen import Report, Request, ensure_vegeta, write_targets  # noqa: E402
 from flows.index import writer_for  # noqa: E402
@@ -83,13 +94,15 @@ from flows.samples.conversations import (  # noqa: E402
     ConversationGenerator,
 )
 from flows.settings import Settings  # noqa: E402
-from models import load_embedder  # noqa: E402
+from models import Embedder, load_embedder  # noqa: E402
 from operators.common.weaviate import connect_weaviate  # noqa: E402
 from operators.index.writer import collection_name  # noqa: E402
 from schemas.segment import Segment, SegmentLine, minute_number  # noqa: E402
-from schemas.tenants import hash_api_key  # noqa: E402
 from services.search.cache import PREFIX, normalize_question, vector_key  # noqa: E402
-from tests.integration.throwaway_kafka import free_port  # noqa: E402
+from services.search.settings import SearchSettings  # noqa: E402
+from tests.integration.gateway_server import tenant_entry  # noqa: E402
+from tests.integration.search_server import Metrics, SearchServer  # noqa: E402
+from tests.integration.service_process import ServiceProcess  # noqa: E402
 
 CACHE_DIR = ROOT / ".cache" / "bench"
 CORPUS_FORMAT = 1
@@ -98,8 +111,7 @@ NOISY = TENANT_PREFIX + "noisy"
 ZIPF_S = 1.1
 TENANT_SKEW = 0.5
 K, ALPHA = 5, 0.5
-CACHE_TTL_S = 5.0  # the service's default HEADWATER_SEARCH_CACHE_TTL_S
-HIGH_QUOTA = 1_000_000
+DEFAULT_TTL_S = SearchSettings().search_cache_ttl_s
 GOAL_P95_MS, GOAL_P99_MS = 50.0, 200.0
 HIT_OUTCOMES = ("local", "redis", "shared")
 HOT_PER_TENANT = 25  # questions of the hits-only step
@@ -362,136 +374,86 @@ def ttl_ceiling(
 # --- the service -------------------------------------------------------------------------
 
 
-class SearchServer:
-    """`python -m services.search` with a registry of its own, on a free port."""
-
-    def __init__(self, work: Path, registry: str, workers: int, **settings: str) -> None:
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "tenants.toml").write_text(registry, encoding="utf-8")
-        (work / "metrics").mkdir(exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = work / "search.log"
-        self.env = {
-            **os.environ,
-            "HEADWATER_TENANTS_FILE": str(work / "tenants.toml"),
-            "HEADWATER_SEARCH_PORT": str(self.port),
-            "HEADWATER_SEARCH_WORKERS": str(workers),
-            "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
-            **{f"HEADWATER_{k.upper()}": v for k, v in settings.items()},
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> SearchServer:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.search"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the search API exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        self.__exit__()
-        raise RuntimeError(f"the search API did not get ready:\n{self.log_tail()}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-chars:]
-
-    def pids(self) -> list[int]:
-        """The master and all its descendants (the workers, multiprocessing helpers)."""
-        if self.proc is None:
-            return []
-        children: dict[int, list[int]] = defaultdict(list)
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    stat = Path(entry.path, "stat").read_text()
-                except OSError:
-                    continue
-                children[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry.name))
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo += children.get(pid, [])
-        return out
-
-    def metrics(self) -> Counter:
-        """Every sample of /metrics that the bench reads, by (name, labels)."""
-        text = httpx.get(self.url + "/metrics", timeout=10).text
-        out: Counter = Counter()
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                if s.name in (
-                    "headwater_search_seconds_count",
-                    "headwater_search_shadow_total",
-                    "headwater_search_requests_total",
-                    "headwater_search_refusals_total",
-                    "headwater_search_weaviate_errors_total",
-                    "headwater_search_cache_errors_total",
-                    "headwater_quota_unchecked_total",
-                ):
-                    out[(s.name, tuple(sorted(s.labels.items())))] += s.value
-        return out
-
-
-def registry_toml(tenants: list[str], keys: dict[str, str], noisy_quota: int) -> str:
-    parts = []
+def registry_toml(
+    tenants: list[str], noisy_quota: int, noisy_miss_quota: int
+) -> tuple[dict[str, str], str]:
+    """API keys and the registry: every tenant unbounded (`tenant_entry`'s defaults) but
+    the noisy one, with a request quota and a quota of searches the cache cannot answer."""
+    keys, parts = {}, []
     for t in tenants:
-        quota = noisy_quota if t == NOISY else HIGH_QUOTA
-        parts.append(
-            f'[tenants.{t}]\napi_keys = ["{hash_api_key(keys[t])}"]\n'
-            f"search_rate_limit_per_s = {quota}\n"
+        quotas = (
+            {
+                "search_rate_limit_per_s": noisy_quota,
+                "search_miss_rate_limit_per_s": noisy_miss_quota,
+            }
+            if t == NOISY
+            else {}
         )
-    return "\n".join(parts)
+        tenant_keys, entry = tenant_entry(t, **quotas)
+        keys[t] = tenant_keys.api_key
+        parts.append(entry)
+    return keys, "\n".join(parts)
 
 
-def sum_where(delta: Counter, name: str, **labels: str) -> float:
-    return sum(
-        v
-        for (n, lab), v in delta.items()
-        if n == name and all(dict(lab).get(k) == want for k, want in labels.items())
-    )
+def service_pids(server: ServiceProcess) -> list[int]:
+    """The master and all its descendants (the workers, multiprocessing helpers)."""
+    if server.proc is None:
+        return []
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            children[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry.name))
+    out, todo = [], [server.proc.pid]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def metrics_delta(after: Metrics, before: Metrics) -> Metrics:
+    """What changed between two /metrics readings (the samples that moved)."""
+    delta = Metrics("")
+    for key in after.samples.keys() | before.samples.keys():
+        v = after.samples.get(key, 0.0) - before.samples.get(key, 0.0)
+        if v:
+            delta.samples[key] = v
+    return delta
+
+
+def remove_answers(client: redis.Redis, tenants: list[str]) -> int:
+    """Drop the cached answers of `tenants` (not the questions' embeddings)."""
+    gone = 0
+    for t in tenants:
+        keys = list(client.scan_iter(f"{PREFIX}:a:{t}:*", count=1000))
+        for i in range(0, len(keys), 500):
+            gone += client.delete(*keys[i : i + 500])
+    return gone
 
 
 OUTCOMES = ("local", "redis", "shared", "miss", "off", "bypass")
+SECONDS_COUNT = "headwater_search_seconds_count"
+REFUSALS_TOTAL = "headwater_search_refusals_total"
+REQUESTS_TOTAL = "headwater_search_requests_total"
+SHADOW_TOTAL = "headwater_search_shadow_total"
 
 
-def diagnostics(delta: Counter) -> str:
+def diagnostics(delta: Metrics) -> str:
     """Cache outcomes, refusals, Redis and Weaviate errors of a metrics delta, where any."""
     parts = []
-    outcomes = {c: sum_where(delta, "headwater_search_seconds_count", cache=c) for c in OUTCOMES}
-    parts.append(" ".join(f"{c} {v:.0f}" for c, v in outcomes.items() if v))
+    outcomes = delta.by(SECONDS_COUNT, "cache")
+    parts.append(" ".join(f"{c} {outcomes[c]:.0f}" for c in OUTCOMES if outcomes.get(c)))
     for name, label in (
-        ("headwater_search_refusals_total", "reason"),
+        (REFUSALS_TOTAL, "reason"),
         ("headwater_search_cache_errors_total", "op"),
         ("headwater_search_weaviate_errors_total", "kind"),
         ("headwater_quota_unchecked_total", "scope"),
     ):
-        found = Counter()
-        for (n, lab), v in delta.items():
-            if n == name and v:
-                found[dict(lab).get(label, "")] += v
+        found = {k: v for k, v in delta.by(name, label).items() if v}
         if found:
             short = name.removeprefix("headwater_").removesuffix("_total")
             parts.append(f"{short}: " + ", ".join(f"{k} {v:.0f}" for k, v in found.items()))
@@ -532,7 +494,7 @@ COMPONENTS = ("service", "weaviate", "redis", "vegeta", "bench")
 
 
 class CpuMeter:
-    def __init__(self, server: SearchServer) -> None:
+    def __init__(self, server: ServiceProcess) -> None:
         self.server = server
         port = Settings().weaviate_url.rsplit(":", 1)[-1].strip("/")
         self.weaviate = _pid_of("weaviate-server", f"--port {port}")
@@ -544,7 +506,7 @@ class CpuMeter:
         me = resource.getrusage(resource.RUSAGE_SELF)
         busy, total = _machine_busy()
         return {
-            "service": sum(_proc_cpu_s(p) for p in self.server.pids()),
+            "service": sum(_proc_cpu_s(p) for p in service_pids(self.server)),
             "weaviate": _proc_cpu_s(self.weaviate) if self.weaviate else math.nan,
             "redis": _proc_cpu_s(self.redis) if self.redis else math.nan,
             "vegeta": kids.ru_utime + kids.ru_stime,
@@ -631,20 +593,18 @@ class Step:
     attack: Attack
     started: float
     seq: Sequence[Question]
-    delta: Counter
+    delta: Metrics
     cpu: dict[str, float]
     fresh: int = 0
     ttl_ceiling: float = math.nan
 
     @property
     def served(self) -> float:
-        return sum_where(self.delta, "headwater_search_seconds_count")
+        return self.delta.value(SECONDS_COUNT)
 
     @property
     def hits(self) -> float:
-        return sum(
-            sum_where(self.delta, "headwater_search_seconds_count", cache=c) for c in HIT_OUTCOMES
-        )
+        return sum(self.delta.value(SECONDS_COUNT, cache=c) for c in HIT_OUTCOMES)
 
     @property
     def hit_rate(self) -> float:
@@ -652,8 +612,8 @@ class Step:
 
     @property
     def shadow(self) -> tuple[float, float]:
-        stale = sum_where(self.delta, "headwater_search_shadow_total", result="stale")
-        return stale, stale + sum_where(self.delta, "headwater_search_shadow_total", result="same")
+        stale = self.delta.value(SHADOW_TOTAL, result="stale")
+        return stale, stale + self.delta.value(SHADOW_TOTAL, result="same")
 
     def cpu_ms(self, component: str) -> float:
         return self.cpu[component] * 1000 / max(1, self.attack.report.requests)
@@ -671,7 +631,7 @@ class Step:
 
 def run_step(
     name: str,
-    server: SearchServer,
+    server: ServiceProcess,
     meter: CpuMeter,
     keys: dict[str, str],
     rate: int,
@@ -686,14 +646,13 @@ def run_step(
     started = time.time()
     result = attack(targets, rate, duration)
     cpu1, after = meter.snapshot(), server.metrics()
-    after.subtract(before)
     step = Step(
         name,
         rate,
         result,
         started,
         seq,
-        +after,
+        metrics_delta(after, before),
         {k: cpu1[k] - cpu0[k] for k in cpu1},
         (fresh.written - fresh0) if fresh else 0,
     )
@@ -712,62 +671,113 @@ def run_step(
     return step
 
 
-class FreshWriter(threading.Thread):
-    """New segments at `rate`/s while it runs: a drawn (popular) question and a reply."""
+SegmentSource = Callable[[int], list[Segment]]
+
+
+class PopularSource:
+    """The segments of the `popular` writer: a drawn question (popularity-weighted, tenants
+    with the requests' skew) as the user line, and a reply."""
 
     REPLIES = {
         "vi": "Dạ shop đã ghi nhận, shop kiểm tra và phản hồi anh/chị ngay ạ.",
         "en": "Thanks, we have noted this and will get back to you shortly.",
     }
 
-    def __init__(self, draw: Draw, version: str, rate: float, run: str) -> None:
+    def __init__(self, draw: Draw, run: str) -> None:
+        self.draw, self.run_id, self.n = draw, run, 0
+
+    def __call__(self, count: int) -> list[Segment]:
+        now_ms = int(time.time() * 1000)
+        segs = []
+        for q in self.draw.draw(count):
+            self.n += 1
+            conv = f"fresh-{self.run_id}-{self.n:06d}"
+            lines = (
+                SegmentLine(f"{conv}-0", "user", q.text, q.language, "webhook", now_ms, now_ms),
+                SegmentLine(
+                    f"{conv}-1",
+                    "bot",
+                    self.REPLIES[q.language],
+                    q.language,
+                    "webhook",
+                    now_ms + 1,
+                    now_ms + 1,
+                ),
+            )
+            segs.append(Segment(q.tenant, conv, minute_number(now_ms), lines, final=True))
+        return segs
+
+
+class RandomSource:
+    """The segments of the `random` writer: new conversations of the sample generator (as
+    the index was made, other seeds), segment after segment, not aimed at any question;
+    tenants drawn with the requests' skew."""
+
+    def __init__(self, tenants: list[str], run: str, seed: int) -> None:
+        shops = list(SHOPS)
+        self.tenants, self.run_id, self.n = tenants, run, 0
+        self.gens = {t: ConversationGenerator(seed=seed + i) for i, t in enumerate(tenants)}
+        self.shops = {t: shops[i % len(shops)] for i, t in enumerate(tenants)}
+        self.pending: dict[str, deque[Segment]] = {t: deque() for t in tenants}
+        self.rng = np.random.default_rng(seed)
+        w = 1.0 / np.arange(1, len(tenants) + 1) ** TENANT_SKEW
+        self.tenant_p = w / w.sum()
+
+    def __call__(self, count: int) -> list[Segment]:
+        out = []
+        for i in self.rng.choice(len(self.tenants), size=count, p=self.tenant_p):
+            t = self.tenants[i]
+            if not self.pending[t]:
+                conv = self.gens[t]._conversation(self.shops[t])
+                self.n += 1
+                conv_id = f"rand-{self.run_id}-{self.n:06d}"
+                source = {"zalo": "zalo", "webhook": "webhook"}.get(conv.channel, "csv")
+                self.pending[t].extend(_segments_of(t, conv_id, conv.turns, conv.language, source))
+            out.append(self.pending[t].popleft())
+        return out
+
+
+class FreshWriter(threading.Thread):
+    """`rate` new segments a second from `source` while it runs, embedded by the real
+    embedder and written with `SegmentWriter`, so shadow re-searches can find served
+    answers stale."""
+
+    TICK_S = 0.5
+
+    def __init__(
+        self, source: SegmentSource, version: str, rate: float, embedder: Embedder
+    ) -> None:
         super().__init__(daemon=True, name="fresh-writer")
-        self.draw, self.rate, self.run_id = draw, rate, run
-        self.version = version
-        self.embedder = load_embedder(threads=1)
+        self.source, self.rate, self.version, self.embedder = source, rate, version, embedder
         self.written = 0
+        self.per_tenant: Counter[str] = Counter()
         self.errors: list[str] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         writer = writer_for(Settings(), self.version)
-        tick = 0.5
-        per_tick = max(1, round(self.rate * tick))
-        next_at = time.monotonic()
-        n = 0
+        start, sent = time.monotonic(), 0
         try:
             while not self.stop.is_set():
-                now_ms = int(time.time() * 1000)
-                segs = []
-                for q in self.draw.draw(per_tick):
-                    n += 1
-                    conv = f"fresh-{self.run_id}-{n:06d}"
-                    lines = (
-                        SegmentLine(
-                            f"{conv}-0", "user", q.text, q.language, "webhook", now_ms, now_ms
-                        ),
-                        SegmentLine(
-                            f"{conv}-1",
-                            "bot",
-                            self.REPLIES[q.language],
-                            q.language,
-                            "webhook",
-                            now_ms + 1,
-                            now_ms + 1,
-                        ),
-                    )
-                    segs.append(Segment(q.tenant, conv, minute_number(now_ms), lines, final=True))
-                vectors = self.embedder.embed([s.text for s in segs])
-                done = writer.write(segs, vectors)
-                self.written += len(done.stored)
-                if done.rejected:
-                    self.errors.append(str(done.rejected[0].errors))
-                next_at += tick
-                self.stop.wait(max(0.0, next_at - time.monotonic()))
+                due = int(self.rate * (time.monotonic() - start)) + 1 - sent  # one at once
+                if due > 0:
+                    segs = self.source(due)
+                    sent += due
+                    vectors = self.embedder.embed([s.text for s in segs])
+                    done = writer.write(segs, vectors)
+                    self.written += len(done.stored)
+                    self.per_tenant.update(seg.tenant for seg, _ in done.stored)
+                    if done.rejected:
+                        self.errors.append(str(done.rejected[0].errors))
+                self.stop.wait(self.TICK_S)
         except Exception as exc:  # reported, not raised: the sweep goes on
             self.errors.append(repr(exc))
         finally:
             writer.close()
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.join(30)
 
 
 # --- reporting ---------------------------------------------------------------------------
@@ -826,12 +836,14 @@ def cpu_table(steps: Sequence[Step]) -> str:
 PARTS = ("service", "weaviate", "redis")
 
 
-def steady_ttl_ceiling(pool: dict[str, list[Question]], rate: int, seconds: float = 20) -> float:
+def steady_ttl_ceiling(
+    pool: dict[str, list[Question]], rate: int, ttl_s: float, seconds: float = 20
+) -> float:
     """The TTL ceiling of this workload at `rate`, over the second half of `seconds`."""
     seq = Draw(pool, seed=47).draw(int(rate * seconds))
     half = len(seq) // 2
     first, second = seq[:half], seq[half:]
-    return ttl_ceiling([(0.0, rate, first), (half / rate, rate, second)], CACHE_TTL_S)[1]
+    return ttl_ceiling([(0.0, rate, first), (half / rate, rate, second)], ttl_s)[1]
 
 
 def capacity_table(
@@ -892,15 +904,252 @@ def redis_cleanup(
     client: redis.Redis, tenants: list[str], questions: Sequence[str], version: str
 ) -> int:
     """Drop this benchmark's cached answers and its questions' cached embeddings."""
-    gone = 0
-    for t in tenants:
-        keys = list(client.scan_iter(f"{PREFIX}:a:{t}:*", count=1000))
-        for i in range(0, len(keys), 500):
-            gone += client.delete(*keys[i : i + 500])
+    gone = remove_answers(client, tenants)
     vkeys = [vector_key(version, normalize_question(q)) for q in questions]
     for i in range(0, len(vkeys), 500):
         gone += client.delete(*vkeys[i : i + 500])
     return gone
+
+
+def code_version() -> str:
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "log", "--oneline", "-1"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.split("\n")
+    changed = [line[3:] for line in dirty if line.strip()]
+    return head + (f" (uncommitted changes: {', '.join(changed)})" if changed else "")
+
+
+# --- the noisy neighbour -----------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    quiet: Attack
+    noisy: Attack | None
+    delta: Metrics
+    cpu: dict[str, float]
+
+    def quiet_hit_rate(self, tenant: str) -> float:
+        served = self.delta.value(SECONDS_COUNT, tenant=tenant)
+        hits = sum(self.delta.value(SECONDS_COUNT, tenant=tenant, cache=c) for c in HIT_OUTCOMES)
+        return hits / served if served else math.nan
+
+    @property
+    def refusals(self) -> dict[str, float]:
+        """Refusals by reason (every tenant's: the metric has no tenant label)."""
+        return {k: v for k, v in self.delta.by(REFUSALS_TOTAL, "reason").items() if v}
+
+    @property
+    def noisy_429(self) -> int:
+        return self.noisy.report.status_codes.get("429", 0) if self.noisy else 0
+
+
+def noisy_neighbour(
+    args: argparse.Namespace,
+    server: ServiceProcess,
+    meter: CpuMeter,
+    keys: dict[str, str],
+    draw: Draw,
+    quiet_tenant: str,
+    work: Path,
+    run: str,
+    asked: list[str],
+) -> list[Phase]:
+    """The quiet tenant at `--quiet-rate` alone, beside the noisy tenant flooding with
+    unique questions, beside it within its request quota, and alone again."""
+    noise_s = args.noise_duration or 2 * args.duration
+    quiet_seq = draw.tenant_draw(quiet_tenant, int(args.quiet_rate * noise_s))
+    quiet_t = targets_for(work / "quiet.http", server.url, keys, quiet_seq, None)
+    flood_rate = int(args.noisy_quota * args.noisy_factor)
+    within_rate = int(args.noisy_quota * 0.9)
+    noisy_q = [
+        Question(NOISY, q.text, q.language)
+        for q in draw.tenant_draw(quiet_tenant, int(flood_rate * noise_s) + 10)
+    ]
+
+    def busting_targets(tag: str) -> Path:
+        def busting(i: int) -> str:
+            return f" #{tag}{run}{i:07d}"
+
+        asked.extend(q.text + busting(i) for i, q in enumerate(noisy_q))
+        return targets_for(work / f"{tag}.http", server.url, keys, noisy_q, busting)
+
+    phases: list[Phase] = []
+
+    def phase(name: str, noisy_rate: int | None, noisy_t: Path | None = None) -> None:
+        before, cpu0 = server.metrics(), meter.snapshot()
+        with ThreadPoolExecutor(2) as ex:
+            q = ex.submit(attack, quiet_t, args.quiet_rate, noise_s)
+            n = ex.submit(attack, noisy_t, noisy_rate, noise_s) if noisy_rate and noisy_t else None
+            quiet, noisy = q.result(), (n.result() if n is not None else None)
+        cpu1, after = meter.snapshot(), server.metrics()
+        p = Phase(
+            name, quiet, noisy, metrics_delta(after, before), {k: cpu1[k] - cpu0[k] for k in cpu1}
+        )
+        phases.append(p)
+        r = quiet.report
+        print(
+            f"  {name:22} quiet p50 {r.p50_ms:6.1f}  p95 {quiet.p95_ms:6.1f}  "
+            f"p99 {r.p99_ms:6.1f} ms  hit {p.quiet_hit_rate(quiet_tenant):.3f}  "
+            f"{r.status_codes}"
+            + (f"  | noisy {noisy.report.status_codes}" if noisy else "")
+            + f"  | service CPU {p.cpu['service']:.2f} s",
+            flush=True,
+        )
+        print(f"           {diagnostics(p.delta)}", flush=True)
+        time.sleep(1.0)
+
+    print(
+        f"noisy neighbour: {quiet_tenant} at {args.quiet_rate}/s; {NOISY} quota "
+        f"{args.noisy_quota}/s, misses {args.noisy_miss_quota}/s",
+        flush=True,
+    )
+    phase("alone", None)
+    phase(f"flood {flood_rate}/s", flood_rate, busting_targets("flood"))
+    phase(f"within quota {within_rate}/s", within_rate, busting_targets("within"))
+    phase("alone again", None)
+    return phases
+
+
+# --- staleness ---------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    ttl_s: float
+    writer: str
+    fresh_rate: float
+    step: Step
+
+
+STALE_WRITERS = ("none", "random", "popular")
+
+
+def staleness(
+    args: argparse.Namespace,
+    registry: str,
+    keys: dict[str, str],
+    pool: dict[str, list[Question]],
+    tenants: list[str],
+    version: str,
+    embedder: Embedder,
+    run: str,
+    work: Path,
+    rclient: redis.Redis,
+    written: Counter[str],
+) -> list[Cell]:
+    """At `--stale-rate` with shadow rate `--stale-shadow-rate`, for each TTL (a service of
+    its own) and each writer x fresh rate: the writer runs for one TTL unmeasured (the
+    answers cached before it expire), then `--stale-duration` s are measured."""
+    ttls = [float(t) for t in args.stale_ttls.split(",")]
+    rates = [float(r) for r in args.stale_fresh_rates.split(",")]
+    plan = [("none", 0.0)] + [(w, r) for w in STALE_WRITERS[1:] for r in rates]
+    draw = Draw(pool, seed=61)
+    seqs = [draw.draw(int(args.stale_rate * args.stale_duration)) for _ in plan]
+    warm_draw = Draw(pool, seed=67)
+    popular = PopularSource(Draw(pool, seed=71), run)
+    randoms = RandomSource(tenants, run, seed=7000)
+    cells: list[Cell] = []
+    for ttl in ttls:
+        remove_answers(rclient, tenants)
+        settings = {"search_cache_ttl_s": ttl, "search_shadow_rate": args.stale_shadow_rate}
+        directory = work / f"stale-ttl{ttl:g}"
+        with SearchServer(directory, registry, workers=args.workers, **settings) as server:
+            meter = CpuMeter(server)
+            print(
+                f"staleness: TTL {ttl:g} s, shadow rate {args.stale_shadow_rate}, "
+                f"{args.stale_rate}/s",
+                flush=True,
+            )
+            for (writer, rate), seq in zip(plan, seqs, strict=True):
+                fresh = None
+                if writer != "none":
+                    source = popular if writer == "popular" else randoms
+                    fresh = FreshWriter(source, version, rate, embedder)
+                    fresh.start()
+                warm_s = max(1.0, ttl)
+                warm = warm_draw.draw(int(args.stale_rate * warm_s))
+                warm_t = targets_for(work / "stale-warm.http", server.url, keys, warm, None)
+                attack(warm_t, args.stale_rate, warm_s)
+                name = f"stale-ttl{ttl:g}-{writer}" + (f"-{rate:g}" if fresh else "")
+                step = run_step(
+                    name,
+                    server,
+                    meter,
+                    keys,
+                    args.stale_rate,
+                    args.stale_duration,
+                    seq,
+                    work,
+                    fresh,
+                )
+                if fresh is not None:
+                    fresh.finish()
+                    written.update(fresh.per_tenant)
+                    if fresh.errors:
+                        print(f"           writer errors: {fresh.errors[:3]}", flush=True)
+                cells.append(Cell(ttl, writer, rate, step))
+    return cells
+
+
+def wilson(k: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson interval of a proportion k/n."""
+    if n <= 0:
+        return math.nan, math.nan
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def staleness_table(cells: Sequence[Cell]) -> str:
+    rows = [
+        "| TTL s | writer | fresh/s | written | hit rate | stale (shadow) | 95 % interval "
+        "| p50 ms | p95 ms | p99 ms | machine busy | answers |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for c in cells:
+        s, r = c.step, c.step.attack.report
+        stale, shadows = s.shadow
+        rate = stale / shadows if shadows else math.nan
+        lo, hi = wilson(stale, shadows)
+        rows.append(
+            f"| {c.ttl_s:g} | {c.writer} | {c.fresh_rate:g} | {s.fresh} | {fmt_pct(s.hit_rate)} "
+            f"| {fmt_pct(rate)} ({stale:.0f}/{shadows:.0f}) | {fmt_pct(lo)}–{fmt_pct(hi)} | "
+            f"{r.p50_ms:.1f} | {s.attack.p95_ms:.1f} | {r.p99_ms:.1f} | "
+            f"{fmt_pct(s.machine_busy)} | {codes(r)} |"
+        )
+    return "\n".join(rows)
+
+
+def corpus_table(
+    tenants: list[str], segments: dict[str, int], written: Counter[str], rates: list[float]
+) -> str:
+    """Per tenant: its share of requests and writes, its segments, and how fast each fresh
+    rate renews it (writes/s ÷ segments)."""
+    w = 1.0 / np.arange(1, len(tenants) + 1) ** TENANT_SKEW
+    share = w / w.sum()
+    head = "| tenant | share of requests and writes | segments (index) | written by this run |"
+    sep = "| --- | ---: | ---: | ---: |"
+    for r in rates:
+        head += f" at {r:g}/s: writes/s | ÷ segments |"
+        sep += " ---: | ---: |"
+    rows = [head, sep]
+    for t, p in zip(tenants, share, strict=True):
+        row = f"| {t} | {fmt_pct(p)} | {segments[t]:,} | {written.get(t, 0):,} |"
+        for r in rates:
+            row += f" {r * p:.2f} | {r * p / segments[t]:.5f} |"
+        rows.append(row)
+    return "\n".join(rows)
+
+
+# --- main ------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -914,18 +1163,40 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=250, help="per tenant")
     parser.add_argument("--questions", type=int, default=500, help="distinct, per tenant")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--ttl",
+        type=float,
+        default=DEFAULT_TTL_S,
+        help=f"the cached service's answer TTL, s (default: the service's, {DEFAULT_TTL_S:g})",
+    )
     parser.add_argument("--shadow-rate", type=float, default=0.05)
     parser.add_argument("--fresh-rate", type=float, default=8.0, help="new segments/s")
     parser.add_argument("--quiet-rate", type=int, default=50)
-    parser.add_argument("--noisy-quota", type=int, default=100)
+    parser.add_argument("--noisy-quota", type=int, default=100, help="searches/s")
+    parser.add_argument(
+        "--noisy-miss-quota", type=int, default=20, help="searches/s the cache cannot answer"
+    )
     parser.add_argument("--noisy-factor", type=float, default=5.0)
     parser.add_argument("--noise-duration", type=float, default=None, help="default 2 x step")
+    parser.add_argument(
+        "--staleness",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the staleness trade-off step (default: in the full run, not with --quick)",
+    )
+    parser.add_argument("--stale-rate", type=int, default=250, help="q/s of the step")
+    parser.add_argument("--stale-shadow-rate", type=float, default=0.2)
+    parser.add_argument("--stale-duration", type=float, default=10.0, help="seconds a cell")
+    parser.add_argument("--stale-ttls", default="1,2,5")
+    parser.add_argument("--stale-fresh-rates", default="1,8")
     parser.add_argument("--quick", action="store_true", help="3 s steps, fewer rates")
     parser.add_argument("--keep", action="store_true", help="keep tenants and work directory")
     args = parser.parse_args()
     if args.quick:
         args.duration = min(args.duration, 3.0)
         args.cached_rates, args.uncached_rates = "100,500", "50,100"
+    if args.staleness is None:
+        args.staleness = not args.quick
     noise_s = args.noise_duration or 2 * args.duration
     cached_rates = [int(r) for r in args.cached_rates.split(",")]
     uncached_rates = [int(r) for r in args.uncached_rates.split(",")]
@@ -933,13 +1204,14 @@ def main() -> None:
         uncached_rates = sorted({*uncached_rates, args.cpu_uncached_rate})
     started = time.perf_counter()
     print(f"[bench] load average at start: {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"[bench] code: {code_version()}", flush=True)
     ensure_vegeta()
     run = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="bench-search-"))
     tenants = tenant_names(args.tenants)
     every = [*tenants, NOISY]
-    keys = {t: f"hw_bench_{t}_{run}" for t in every}
-    version = load_embedder(threads=1).version
+    embedder = load_embedder(threads=1)  # the fresh writers'
+    version = embedder.version
 
     corpus = load_corpus(tenants, args.conversations)
     pool = question_pool(corpus, args.questions)
@@ -961,24 +1233,27 @@ def main() -> None:
     cached_seqs = [draw.draw(int(rate * args.duration)) for rate in cached_rates]
     cpu_seq = draw.draw(int(args.cpu_cached_rate * args.duration))
     whole = [q for seq in cached_seqs for q in seq]
-    registry = registry_toml(every, keys, args.noisy_quota)
+    keys, registry = registry_toml(every, args.noisy_quota, args.noisy_miss_quota)
     cached_steps: list[Step] = []
     uncached_steps: list[Step] = []
-    noise: dict[str, Attack] = {}
-    noise_hits: dict[str, float] = {}
-    noise_cpu: dict[str, dict[str, float]] = {}
-    noise_diag: dict[str, str] = {}
+    phases: list[Phase] = []
+    cells: list[Cell] = []
+    fresh_written: Counter[str] = Counter()
     fresh: FreshWriter | None = None
+    sweep_fresh = 0
+    errors: dict[str, str] = {}
     try:
-        settings = {"search_shadow_rate": str(args.shadow_rate)}
-        with SearchServer(work / "cached", registry, args.workers, **settings) as server:
+        settings = {"search_cache_ttl_s": args.ttl, "search_shadow_rate": args.shadow_rate}
+        with SearchServer(work / "cached", registry, workers=args.workers, **settings) as server:
             meter = CpuMeter(server)
             print(
-                f"cached: {args.workers} workers, shadow rate {args.shadow_rate}; "
-                f"weaviate pid {meter.weaviate}, redis pid {meter.redis}",
+                f"cached: {args.workers} workers, TTL {args.ttl:g} s, shadow rate "
+                f"{args.shadow_rate}; weaviate pid {meter.weaviate}, redis pid {meter.redis}",
                 flush=True,
             )
-            fresh = FreshWriter(Draw(pool, seed=23), version, args.fresh_rate, run)
+            fresh = FreshWriter(
+                PopularSource(Draw(pool, seed=23), run), version, args.fresh_rate, embedder
+            )
             fresh.start()
             for rate, seq in zip(cached_rates, cached_seqs, strict=True):
                 step = run_step(
@@ -989,8 +1264,9 @@ def main() -> None:
                     print("  (stopping the sweep: past the cliff)", flush=True)
                     break
                 time.sleep(1.0)
-            fresh.stop.set()
-            fresh.join(30)
+            fresh.finish()
+            fresh_written.update(fresh.per_tenant)
+            sweep_fresh = fresh.written
             time.sleep(3.0)  # what an overloaded step left running ends (2 s search timeout)
             cpu_cached = run_step(
                 "cached-cpu",
@@ -1005,7 +1281,7 @@ def main() -> None:
             # -- hits only: the most popular questions, asked once, then again within the TTL --
             hot = [q for t in tenants for q in pool[t][:HOT_PER_TENANT]]
             warm = targets_for(work / "warm.http", server.url, keys, hot, None)
-            time.sleep(CACHE_TTL_S + 0.5)  # every answer of the step before has expired
+            time.sleep(args.ttl + 0.5)  # every answer of the step before has expired
             attack(warm, len(hot), 1.0)
             hot_seq = [hot[i] for i in draw.rng.integers(0, len(hot), HOT_REQUESTS)]
             hits_only = run_step(
@@ -1014,78 +1290,18 @@ def main() -> None:
                 meter,
                 keys,
                 args.cpu_cached_rate,
-                min(args.duration, CACHE_TTL_S - 2),
+                min(args.duration, max(1.0, args.ttl - 2)),
                 hot_seq,
                 work,
             )
-            # -- the noisy neighbour -------------------------------------------------------
-            quiet_tenant = tenants[0]
-            quiet_seq = draw.tenant_draw(quiet_tenant, int(args.quiet_rate * noise_s))
-            quiet_t = targets_for(work / "quiet.http", server.url, keys, quiet_seq, None)
-            noisy_q = [
-                Question(NOISY, q.text, q.language)
-                for q in draw.tenant_draw(
-                    tenants[0], int(args.noisy_quota * args.noisy_factor * noise_s) + 10
-                )
-            ]
-            flood_rate = int(args.noisy_quota * args.noisy_factor)
-            within_rate = int(args.noisy_quota * 0.9)
-
-            def busting_targets(tag: str) -> Path:
-                def busting(i: int) -> str:
-                    return f" #{tag}{run}{i:07d}"
-
-                asked.extend(q.text + busting(i) for i, q in enumerate(noisy_q))
-                return targets_for(work / f"{tag}.http", server.url, keys, noisy_q, busting)
-
-            def phase(name: str, noisy_rate: int | None, noisy_t: Path | None = None) -> None:
-                before, cpu0 = server.metrics(), meter.snapshot()
-                with ThreadPoolExecutor(2) as ex:
-                    q = ex.submit(attack, quiet_t, args.quiet_rate, noise_s)
-                    n = ex.submit(attack, noisy_t, noisy_rate, noise_s) if noisy_rate else None
-                    noise[name] = q.result()
-                    if n is not None:
-                        noise[name + " (noisy)"] = n.result()
-                cpu1, after = meter.snapshot(), server.metrics()
-                noise_cpu[name] = {k: cpu1[k] - cpu0[k] for k in cpu1}
-                after.subtract(before)
-                noise_diag[name] = diagnostics(+after)
-                served = sum_where(after, "headwater_search_seconds_count", tenant=quiet_tenant)
-                hits = sum(
-                    sum_where(after, "headwater_search_seconds_count", tenant=quiet_tenant, cache=c)
-                    for c in HIT_OUTCOMES
-                )
-                noise_hits[name] = hits / served if served else math.nan
-                a = noise[name]
-                print(
-                    f"  {name:22} quiet p50 {a.report.p50_ms:6.1f}  p95 {a.p95_ms:6.1f}  "
-                    f"p99 {a.report.p99_ms:6.1f} ms  hit {noise_hits[name]:.3f}  "
-                    f"{a.report.status_codes}"
-                    + (
-                        f"  | noisy {noise[name + ' (noisy)'].report.status_codes}"
-                        if noisy_rate
-                        else ""
-                    ),
-                    flush=True,
-                )
-                print(f"           {noise_diag[name]}", flush=True)
-                time.sleep(1.0)
-
-            print(
-                f"noisy neighbour: {quiet_tenant} at {args.quiet_rate}/s; {NOISY} quota "
-                f"{args.noisy_quota}/s",
-                flush=True,
-            )
-            phase("alone", None)
-            phase(f"flood {flood_rate}/s", flood_rate, busting_targets("flood"))
-            phase(f"within quota {within_rate}/s", within_rate, busting_targets("within"))
-            phase("alone again", None)
-            cached_errors = server.log_tail(2000) if "Traceback" in server.log_tail(50_000) else ""
+            phases = noisy_neighbour(args, server, meter, keys, draw, tenants[0], work, run, asked)
+            if "Traceback" in server.log_tail(50_000):
+                errors["cached"] = server.log_tail(2000)
 
         uncached_draw = Draw(pool, seed=31)
         uncached_seqs = [uncached_draw.draw(int(r * args.duration)) for r in uncached_rates]
         with SearchServer(
-            work / "uncached", registry, args.workers, search_cache_ttl_s="0"
+            work / "uncached", registry, workers=args.workers, search_cache_ttl_s=0
         ) as server:
             meter = CpuMeter(server)
             print(f"uncached: {args.workers} workers, HEADWATER_SEARCH_CACHE_TTL_S=0", flush=True)
@@ -1096,8 +1312,23 @@ def main() -> None:
                     print("  (stopping the sweep: past the cliff)", flush=True)
                     break
                 time.sleep(1.0)
-            uncached_errors = (
-                server.log_tail(2000) if "Traceback" in server.log_tail(50_000) else ""
+            if "Traceback" in server.log_tail(50_000):
+                errors["uncached"] = server.log_tail(2000)
+
+        written_before_stale = Counter(fresh_written)
+        if args.staleness:
+            cells = staleness(
+                args,
+                registry,
+                keys,
+                pool,
+                tenants,
+                version,
+                embedder,
+                run,
+                work,
+                rclient,
+                fresh_written,
             )
     finally:
         if fresh is not None:
@@ -1110,7 +1341,7 @@ def main() -> None:
             print(f"[bench] kept tenants {every} and {work}")
 
     # -- the report -----------------------------------------------------------------------
-    ceilings = ttl_ceiling([(s.started, s.rate, s.seq) for s in cached_steps], CACHE_TTL_S)
+    ceilings = ttl_ceiling([(s.started, s.rate, s.seq) for s in cached_steps], args.ttl)
     for s, c in zip(cached_steps, ceilings, strict=True):
         s.ttl_ceiling = c
     print()
@@ -1126,16 +1357,15 @@ def main() -> None:
     )
     print()
     print(
-        f"Cached (TTL {CACHE_TTL_S:g} s, shadow rate {args.shadow_rate}); the cache is warm from "
+        f"Cached (TTL {args.ttl:g} s, shadow rate {args.shadow_rate}); the cache is warm from "
         "the steps before (the first step starts cold):\n"
     )
     print(sweep_table(cached_steps, cached=True))
-    if fresh is not None:
-        print(
-            f"\nFresh segments written during the cached sweep: {fresh.written:,} "
-            f"(target {args.fresh_rate:g}/s)"
-            + (f"; errors: {fresh.errors[:3]}" if fresh.errors else "")
-        )
+    print(
+        f"\nFresh segments written during the cached sweep (`popular` writer): {sweep_fresh:,} "
+        f"(target {args.fresh_rate:g}/s)"
+        + (f"; errors: {fresh.errors[:3]}" if fresh and fresh.errors else "")
+    )
     print("\nUncached (HEADWATER_SEARCH_CACHE_TTL_S=0):\n")
     print(sweep_table(uncached_steps, cached=False))
     print()
@@ -1153,8 +1383,7 @@ def main() -> None:
                     else ""
                 )
             )
-    cached_ok = [s for s in cached_steps if s.rate >= 500]
-    for s in cached_ok:
+    for s in (s for s in cached_steps if s.rate >= 500):
         r = s.attack.report
         print(
             f"Cached at {s.rate}/s: p95 {s.attack.p95_ms:.1f} ms (goal < {GOAL_P95_MS:.0f}), "
@@ -1168,44 +1397,15 @@ def main() -> None:
         f"({stale:.0f} of {shadows:.0f} shadow re-searches; goal <= 1 %)"
     )
 
-    print(
-        f"\nNoisy neighbour (cached service): {tenants[0]} at {args.quiet_rate} q/s, "
-        f"{noise_s:g} s a phase; {NOISY} (quota {args.noisy_quota}/s) sends unique questions:\n"
-    )
-    print(
-        "| phase | rate q/s | ok q/s | p50 ms | p95 ms | p99 ms | answers | CPU s: service "
-        "| Weaviate | Redis | machine busy |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
-    for name, a in noise.items():
-        cpu = noise_cpu[name.removesuffix(" (noisy)")]
-        busy = cpu["machine_busy"] / max(1e-9, cpu["machine_total"])
-        extra = (
-            " | | | |"
-            if "(noisy)" in name
-            else f" {cpu['service']:.2f} | {cpu['weaviate']:.2f} | {cpu['redis']:.2f} | "
-            f"{fmt_pct(busy)} |"
-        )
-        print(latency_row(name if "(noisy)" in name else f"quiet, {name}", a) + extra)
-    alone = noise["alone"].p95_ms
-    print()
-    for name, a in noise.items():
-        if "(noisy)" in name or name == "alone":
-            continue
-        print(
-            f"quiet p95 {name}: {a.p95_ms:.1f} ms vs alone {alone:.1f} ms = "
-            f"{a.p95_ms / alone:.2f}x (goal <= 1.2); quiet hit rate {fmt_pct(noise_hits[name])}"
-        )
+    print_noisy(args, phases, tenants[0], noise_s, uncached_steps)
 
     print(
         "\nCPU per query (utime+stime over the step / requests sent; `other` is the rest of "
         "the machine's busy time: Kafka, the kernel, anything else running):\n"
     )
     print(cpu_table([*cached_steps, cpu_cached, hits_only, *uncached_steps]))
-    cpu_uncached = (
-        next(s for s in uncached_steps if s.rate == args.cpu_uncached_rate)
-        if any(s.rate == args.cpu_uncached_rate for s in uncached_steps)
-        else uncached_steps[0]
+    cpu_uncached = next(
+        (s for s in uncached_steps if s.rate == args.cpu_uncached_rate), uncached_steps[0]
     )
     print(
         f"\nCores needed (CPU-ms/query of the `cached-cpu` step at {cpu_cached.rate}/s, "
@@ -1217,21 +1417,132 @@ def main() -> None:
     per_hit = {c: hits_only.cpu_ms(c) for c in PARTS}
     h = cpu_cached.hit_rate
     per_miss = {c: (cpu_cached.cpu_ms(c) - h * per_hit[c]) / (1 - h) for c in PARTS}
-    ceilings = {qps: steady_ttl_ceiling(pool, qps) for qps in (1_000, 10_000)}
-    print(capacity_table(cpu_cached, cpu_uncached, per_hit, per_miss, ceilings))
+    ceilings_at = {qps: steady_ttl_ceiling(pool, qps, args.ttl) for qps in (1_000, 10_000)}
+    print(capacity_table(cpu_cached, cpu_uncached, per_hit, per_miss, ceilings_at))
     print(
         f"\nPer query, CPU-ms (service / Weaviate / Redis): a hit "
         f"{' / '.join(f'{per_hit[c]:.2f}' for c in PARTS)} (the `cached-hits` step, "
         f"{fmt_pct(hit_share)} hits, shadow re-searches included); a miss of the cached "
         f"service {' / '.join(f'{per_miss[c]:.2f}' for c in PARTS)} (from the `cached-cpu` "
         f"mix); an uncached search {' / '.join(f'{cpu_uncached.cpu_ms(c):.2f}' for c in PARTS)}."
-        " The TTL-ceiling rows assume a hit rate equal to the ceiling of this workload at "
-        "that rate (simulated, 20 s)."
+        f" The TTL-ceiling rows assume a hit rate equal to the ceiling of this workload at "
+        f"that rate with a {args.ttl:g} s TTL (simulated, 20 s)."
     )
-    for label, text in (("cached", cached_errors), ("uncached", uncached_errors)):
-        if text:
-            print(f"\n{label} service log (tail, it has a traceback):\n{text}")
+
+    if cells:
+        print(
+            f"\nStaleness trade-off: {args.stale_rate} q/s, shadow rate {args.stale_shadow_rate}, "
+            f"{args.stale_duration:g} s a cell after one TTL of the cell's writer unmeasured; "
+            "a service per TTL. `random`: segments of new sample-generator conversations; "
+            "`popular`: a drawn question as the user line, and a reply:\n"
+        )
+        print(staleness_table(cells))
+        segments = {t: len(corpus.segments[t]) for t in tenants}
+        rates = sorted({c.fresh_rate for c in cells if c.fresh_rate})
+        print(
+            "\nSegments per tenant (the index at the start; written by this run's writers: "
+            f"{sum(written_before_stale.values()):,} before the staleness step, "
+            f"{sum(fresh_written.values()):,} in all):\n"
+        )
+        print(corpus_table(tenants, segments, fresh_written, rates))
+        met = [c for c in cells if c.step.shadow[1] and c.step.shadow[0] / c.step.shadow[1] <= 0.01]
+        print(
+            f"\nStale rate <= 1 %: met in {len(met)} of {len(cells)} cells"
+            + (
+                ": " + ", ".join(f"TTL {c.ttl_s:g} {c.writer} {c.fresh_rate:g}/s" for c in met)
+                if met
+                else ""
+            )
+        )
+    for label, text in errors.items():
+        print(f"\n{label} service log (tail, it has a traceback):\n{text}")
     print(f"\n[bench] {time.perf_counter() - started:.0f} s in all")
+
+
+def print_noisy(
+    args: argparse.Namespace,
+    phases: Sequence[Phase],
+    quiet_tenant: str,
+    noise_s: float,
+    uncached_steps: Sequence[Step],
+) -> None:
+    print(
+        f"\nNoisy neighbour (cached service): {quiet_tenant} at {args.quiet_rate} q/s, "
+        f"{noise_s:g} s a phase; {NOISY} (quota {args.noisy_quota}/s, misses "
+        f"{args.noisy_miss_quota}/s) sends unique questions:\n"
+    )
+    print(
+        "| phase | rate q/s | ok q/s | p50 ms | p95 ms | p99 ms | answers | CPU s: service "
+        "| Weaviate | Redis | machine busy |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+    for p in phases:
+        cpu = p.cpu
+        busy = cpu["machine_busy"] / max(1e-9, cpu["machine_total"])
+        print(
+            latency_row(f"quiet, {p.name}", p.quiet)
+            + f" {cpu['service']:.2f} | {cpu['weaviate']:.2f} | {cpu['redis']:.2f} | "
+            f"{fmt_pct(busy)} |"
+        )
+        if p.noisy is not None:
+            print(latency_row(f"{p.name} (noisy)", p.noisy) + " | | | |")
+    if not phases:
+        return
+    alone = phases[0]
+    print()
+    for p in phases[1:]:
+        print(
+            f"quiet p95 {p.name}: {p.quiet.p95_ms:.1f} ms vs alone {alone.quiet.p95_ms:.1f} ms = "
+            f"{p.quiet.p95_ms / alone.quiet.p95_ms:.2f}x (goal <= 1.2); quiet hit rate "
+            f"{fmt_pct(p.quiet_hit_rate(quiet_tenant))}"
+        )
+    print(
+        "\nThe noisy tenant's answers (vegeta) and the service's refusals by reason "
+        "(/metrics; the metric has no tenant, the quiet tenant's are in it too):\n"
+    )
+    reasons = sorted({r for p in phases for r in p.refusals})
+    print(
+        "| phase | sent | "
+        + " | ".join(["answers", "searched for it (misses)", *(f"429 {r}" for r in reasons)])
+        + " | service CPU s | service CPU-ms per noisy request |"
+    )
+    print("| --- | ---: | --- | ---: |" + " ---: |" * len(reasons) + " ---: | ---: |")
+    for p in phases:
+        if p.noisy is None:
+            continue
+        searched = p.delta.value(SECONDS_COUNT, tenant=NOISY, cache="miss")
+        sent = p.noisy.report.requests
+        per = (p.cpu["service"] - alone.cpu["service"]) * 1000 / max(1, sent)
+        print(
+            f"| {p.name} | {sent:,} | {codes(p.noisy.report)} | {searched:,.0f} | "
+            + " | ".join(f"{p.refusals.get(r, 0):,.0f}" for r in reasons)
+            + f" | {p.cpu['service']:.2f} | {per:.2f} (above alone) |"
+        )
+    noisy = [p for p in phases if p.noisy is not None]
+    if len(noisy) >= 2:
+        flood, within = noisy[0], noisy[1]
+        extra_cpu = flood.cpu["service"] - within.cpu["service"]
+        extra_429 = flood.noisy_429 - within.noisy_429
+        print(
+            f"\nThe flood's service CPU above the within-quota phase: {extra_cpu:.2f} s for "
+            f"{extra_429:,} more 429s = {extra_cpu * 1000 / max(1, extra_429):.2f} ms per 429 "
+            f"(both phases searched about as much for the noisy tenant: "
+            f"{flood.delta.value(SECONDS_COUNT, tenant=NOISY, cache='miss'):.0f} vs "
+            f"{within.delta.value(SECONDS_COUNT, tenant=NOISY, cache='miss'):.0f})."
+        )
+        search_ms = next(
+            (s.cpu_ms("service") for s in uncached_steps if s.rate == args.cpu_uncached_rate),
+            math.nan,
+        )
+        for p in noisy:
+            searched = p.delta.value(SECONDS_COUNT, tenant=NOISY, cache="miss")
+            left = p.cpu["service"] - alone.cpu["service"] - searched * search_ms / 1000
+            print(
+                f"{p.name}: service CPU above alone {p.cpu['service'] - alone.cpu['service']:.2f}"
+                f" s; less {searched:.0f} searches at {search_ms:.2f} ms (uncached step) leaves "
+                f"{left:.2f} s for {p.noisy_429:,} 429s = "
+                f"{left * 1000 / max(1, p.noisy_429):.2f} ms per 429 (rough)"
+            )
 
 
 if __name__ == "__main__":
