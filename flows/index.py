@@ -30,6 +30,7 @@ from operators.common.kafka import value_text
 from operators.common.weaviate import connect_weaviate
 from operators.index.segment import segment_conversations
 from operators.index.step import index_segments
+from operators.index.write_notices import WriteNotices
 from operators.index.writer import SegmentWriter
 from schemas.guards import is_message
 from schemas.message import ChatMessage, Rejected
@@ -80,6 +81,9 @@ def index(
         count_tokens=embedder.token_counts,
         reembed_closed=settings.index_reembed_closed,
         writer=writer_for(settings, embedder.version),
+        on_written=WriteNotices(settings.redis_url).written
+        if settings.index_write_notices
+        else None,
         max_wait=timedelta(milliseconds=5),
     )
 

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         "ago; unset: 10 s when the input is Kafka, an hour when it is files (the end of the "
         "input sends them all).",
     )
+    index_write_notices: bool = Field(
+        True,
+        description="After each write, record in Redis which tenants were written, so the "
+        'search API\'s cache drops their answers (README "The search API").',
+    )
     index_reembed_closed: bool = Field(
         True,
         description="Embed a closed segment's whole text once more; false keeps the vector "

@@ -124,12 +124,14 @@ def index_segments(
     embed: Embed,
     count_tokens: TokenCounter,
     writer: SegmentWriter,
+    on_written: Callable[[set[str]], None] | None = None,
     reembed_closed: bool = True,
     buckets: int = 4,
     max_size: int = DEFAULT_MAX_SIZE,
     max_wait: timedelta = DEFAULT_MAX_WAIT,
 ) -> Stream[Rejected]:
     """Embed and upsert segment versions; what Weaviate refuses comes out as dead letters.
+    After each write, `on_written` is called with the tenants whose segments were stored.
 
     Versions are batched per bucket of conversations (a stable hash), so the work spreads
     over workers and processes while each conversation stays on one of them, in order.
@@ -158,6 +160,8 @@ def index_segments(
         embedded = vectors.embed(segments)
         written = writer.write(embedded.segments, embedded.vectors)
         vectors.stored(embedded, [seg for seg, _ in written.stored])
+        if on_written is not None and written.stored:
+            on_written({seg.tenant for seg, _ in written.stored})
         _record(
             embedded.tokens,
             written.stored,

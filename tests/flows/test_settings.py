@@ -33,6 +33,7 @@ EXPECTED_DEFAULTS = {
     "index_coalesce_ms": 200,
     "index_source": "kafka:chat.messages",
     "index_backfill_hold_ms": None,
+    "index_write_notices": True,
     "index_reembed_closed": True,
     "index_retry_s": 60.0,
     "drift_source": "kafka:chat.messages,chat.feedback",

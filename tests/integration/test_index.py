@@ -34,6 +34,7 @@ from flows.samples.generate import StreamGenerator
 from flows.topics import ensure_topics
 from models import load_embedder
 from operators.index.segment import SegmentBuilder, SegmentState
+from operators.index.write_notices import WRITTEN_KEY
 from operators.index.writer import ALIAS, collection_name
 from operators.pii import redact
 from schemas.message import ChatMessage
@@ -517,7 +518,7 @@ def phrase(rand: random.Random) -> str:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, weaviate_client, embedder):
+def pipeline(tmp_path_factory, weaviate_client, embedder, redis_client):
     """The pipeline run twice over one file: the tenants, the phrases, both runs' objects."""
     from flows.pipeline import build
 
@@ -560,8 +561,10 @@ def pipeline(tmp_path_factory, weaviate_client, embedder):
         assert objects and all(indexed_at_ms(o) >= started_ms for o in objects.values())
         return objects
 
+    before_ms = time.time_ns() // 1_000_000
     first = once("run1")
     second = once("run2")
+    written = {t: redis_client.zscore(WRITTEN_KEY, t) for t in tenants}
     messages = [
         ChatMessage.from_json(line)
         for line in (tmp / "run2" / "messages.jsonl").read_bytes().splitlines()
@@ -572,7 +575,13 @@ def pipeline(tmp_path_factory, weaviate_client, embedder):
         "first": first,
         "second": second,
         "messages": messages,
+        "written": {t: (ms, before_ms) for t, ms in written.items()},
     }
+
+
+def test_each_tenant_written_is_noticed_for_the_search_cache(pipeline) -> None:
+    for tenant, (noticed_ms, before_ms) in pipeline["written"].items():
+        assert noticed_ms is not None and noticed_ms >= before_ms, tenant
 
 
 def test_file_replay_is_idempotent_and_segments_every_message(pipeline, embedder) -> None:

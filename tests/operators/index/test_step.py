@@ -157,3 +157,31 @@ def test_the_step_leaves_every_segment_stored_once_with_closed_ones_embedded_who
     for conversation in ("c1", "c2", "c3"):
         mine = [s for s in writer.writes if s.conversation_id == conversation and s.number == 1]
         assert mine[-1].final and not any(s.final for s in mine[:-1])
+
+
+def test_each_write_names_the_tenants_it_stored() -> None:
+    class Refusing(FakeWriter):
+        def write(self, segments: Sequence[Segment], vectors: np.ndarray) -> Written:
+            kept = [s for s in segments if s.tenant != "globex"]
+            return Written([(s, 0) for s in kept], [], [])
+
+    versions = [
+        Segment("acme", "c1", 1, LINES[:2]),
+        Segment("globex", "c2", 1, LINES[:2]),  # refused: no notice for it
+        Segment("initech", "c3", 1, LINES[:2]),
+    ]
+    notices: list[set[str]] = []
+    flow = Dataflow("index_notices")
+    refused = index_segments(
+        "index",
+        op.input("in", flow, TestingSource(versions)),
+        embed=FakeEmbedder(),
+        count_tokens=words,
+        writer=Refusing(),
+        on_written=notices.append,
+        max_size=10,
+    )
+    op.output("out", refused, TestingSink([]))
+    run_main(flow)
+    assert set().union(*notices) == {"acme", "initech"}
+    assert all(notices)  # never an empty notice
