@@ -96,6 +96,7 @@ from flows.samples.conversations import (  # noqa: E402
 from flows.settings import Settings  # noqa: E402
 from models import Embedder, load_embedder  # noqa: E402
 from operators.common.weaviate import connect_weaviate  # noqa: E402
+from operators.index.write_notices import WriteNotices  # noqa: E402
 from operators.index.writer import collection_name  # noqa: E402
 from schemas.segment import Segment, SegmentLine, minute_number  # noqa: E402
 from services.search.cache import PREFIX, normalize_question, vector_key  # noqa: E402
@@ -745,10 +746,17 @@ class FreshWriter(threading.Thread):
     TICK_S = 0.5
 
     def __init__(
-        self, source: SegmentSource, version: str, rate: float, embedder: Embedder
+        self,
+        source: SegmentSource,
+        version: str,
+        rate: float,
+        embedder: Embedder,
+        *,
+        notices: bool = True,
     ) -> None:
         super().__init__(daemon=True, name="fresh-writer")
         self.source, self.rate, self.version, self.embedder = source, rate, version, embedder
+        self.notices = WriteNotices(Settings().redis_url) if notices else None
         self.written = 0
         self.per_tenant: Counter[str] = Counter()
         self.errors: list[str] = []
@@ -765,6 +773,8 @@ class FreshWriter(threading.Thread):
                     sent += due
                     vectors = self.embedder.embed([s.text for s in segs])
                     done = writer.write(segs, vectors)
+                    if self.notices is not None:  # as the index step does after a write
+                        self.notices.written({seg.tenant for seg, _ in done.stored})
                     self.written += len(done.stored)
                     self.per_tenant.update(seg.tenant for seg, _ in done.stored)
                     if done.rejected:
@@ -1071,7 +1081,7 @@ def staleness(
                 fresh = None
                 if writer != "none":
                     source = popular if writer == "popular" else randoms
-                    fresh = FreshWriter(source, version, rate, embedder)
+                    fresh = FreshWriter(source, version, rate, embedder, notices=args.write_notices)
                     fresh.start()
                 warm_s = max(1.0, ttl)
                 warm = warm_draw.draw(int(args.stale_rate * warm_s))
@@ -1171,6 +1181,13 @@ def main() -> None:
     )
     parser.add_argument("--shadow-rate", type=float, default=0.05)
     parser.add_argument("--fresh-rate", type=float, default=8.0, help="new segments/s")
+    parser.add_argument(
+        "--write-notices",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the writers send the index's write notices after each write (as the index "
+        "step does); --no-write-notices leaves the cache to its TTL",
+    )
     parser.add_argument("--quiet-rate", type=int, default=50)
     parser.add_argument("--noisy-quota", type=int, default=100, help="searches/s")
     parser.add_argument(
@@ -1252,7 +1269,11 @@ def main() -> None:
                 flush=True,
             )
             fresh = FreshWriter(
-                PopularSource(Draw(pool, seed=23), run), version, args.fresh_rate, embedder
+                PopularSource(Draw(pool, seed=23), run),
+                version,
+                args.fresh_rate,
+                embedder,
+                notices=args.write_notices,
             )
             fresh.start()
             for rate, seq in zip(cached_rates, cached_seqs, strict=True):

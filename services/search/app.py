@@ -220,7 +220,7 @@ class SearchApi:
             await self.within_miss_quota(tenant)
             return await self.compute(serving, tenant, question, k, alpha), "off"
         key = answer_key(tenant, serving.collection, question, k, alpha)
-        found = await self.cache.answer(key)
+        found = await self.cache.answer(key, tenant)
         if found is not None:
             raw, outcome = found
             self.maybe_shadow(serving, tenant, question, k, alpha, raw)
@@ -247,9 +247,9 @@ class SearchApi:
         stored it since this one looked, that worker's answer (`redis`)."""
         locked = await self.cache.lock(key)
         if locked:  # the answer may have been stored between the look and the lock
-            found = await self.cache.answer(key)
+            found = await self.cache.answer(key, tenant)
         else:
-            found = await self.cache.wait_for(key, self.settings.search_timeout_s)
+            found = await self.cache.wait_for(key, tenant, self.settings.search_timeout_s)
         try:
             if found is not None:
                 return found
@@ -355,13 +355,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         index = Index(settings, embedder, settings.search_concurrency)
         await index.refresh()
-        refresher = asyncio.create_task(index.keep_fresh())
         cache = RedisCache(
             settings.redis_url,
             ttl_s=settings.search_cache_ttl_s,
             local_size=settings.search_local_cache_size,
             vector_ttl_s=settings.search_vector_cache_ttl_s,
         )
+        await cache.refresh_written()
+        refreshers = [
+            asyncio.create_task(_every(settings.search_alias_refresh_s, index.refresh)),
+            asyncio.create_task(
+                _every(settings.search_write_notices_refresh_s, cache.refresh_written)
+            ),
+        ]
         app.state.api = SearchApi(
             settings,
             registry,
@@ -375,9 +381,10 @@ def create_app(
         try:
             yield
         finally:
-            refresher.cancel()
-            with suppress(asyncio.CancelledError):
-                await refresher
+            for task in refreshers:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             await cache.close()
             index.close()
 
@@ -441,6 +448,12 @@ def create_app(
     )
 
     return app
+
+
+async def _every(seconds: float, refresh: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await refresh()
 
 
 def _describe(errors: Any) -> str:

@@ -4,8 +4,10 @@ in-process layer in front; concurrent misses of one key computed once.
 An answer's key names the tenant, the collection behind the alias (so a swap or a
 rollback never serves another model's answers), the parameters and the normalized
 question. Every answer records when it was computed and is served for at most `ttl_s`
-after that, from either layer: that is the staleness bound. An embedding depends only on
-the model and the question, so it is kept long.
+after that, from either layer: that is the staleness bound. Sooner than that, an answer
+computed before the index last wrote its tenant is not served (the index's write notices,
+read every refresh). An embedding depends only on the model and the question, so it is
+kept long.
 
 Redis is an accelerator, never a dependency: a failed or slow call is counted, the
 request goes on uncached, and Redis is left alone for `PAUSE_AFTER_ERROR_S` so an outage
@@ -29,6 +31,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from operators.index.write_notices import WRITTEN_KEY
 from services.search.metrics import CACHE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,10 @@ def normalize_question(text: str) -> str:
     """The form a question is searched and cached under: NFC, whitespace collapsed, lower
     case (the embedder and BM25 ignore case)."""
     return " ".join(unicodedata.normalize("NFC", text).split()).lower()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _digest(text: str) -> str:
@@ -134,7 +141,9 @@ class RedisCache:
         self._redis = aioredis.Redis.from_url(
             url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
-        self._answers: LocalCache[bytes] = LocalCache(local_size)
+        self._answers: LocalCache[tuple[float, bytes]] = LocalCache(local_size)
+        self.written: dict[str, int] = {}
+        """Tenant -> epoch ms of the index's last write of it within the TTL."""
         self._vectors: LocalCache[np.ndarray] = LocalCache(vector_local_size)
         self._paused_until = -math.inf
         self._warned = -math.inf
@@ -170,24 +179,28 @@ class RedisCache:
 
     # -- answers: `{"at": <epoch s computed>, ...}` as JSON bytes -------------------------
 
-    async def answer(self, key: str) -> tuple[bytes, str] | None:
-        """A fresh enough cached answer and where it came from (`local` or `redis`)."""
-        now = time.time()
-        local = self._answers.get(key, now)
-        if local is not None:
-            return local, "local"
+    def _fresh(self, tenant: str, at: float) -> bool:
+        """Computed less than the TTL ago, and after the index last wrote the tenant."""
+        return at + self.ttl_s > time.time() and at * 1000 > self.written.get(tenant, 0)
+
+    async def answer(self, key: str, tenant: str) -> tuple[bytes, str] | None:
+        """A fresh cached answer of `tenant` and where it came from (`local` or `redis`)."""
+        local = self._answers.get(key, time.time())
+        if local is not None and self._fresh(tenant, local[0]):
+            return local[1], "local"
         raw = await self._get(key)
-        if raw is None:
+        return None if raw is None else self._take(key, tenant, raw)
+
+    def _take(self, key: str, tenant: str, raw: bytes) -> tuple[bytes, str] | None:
+        at = orjson.loads(raw)["at"]
+        if not self._fresh(tenant, at):
             return None
-        until = orjson.loads(raw)["at"] + self.ttl_s
-        if until <= now:
-            return None
-        self._answers.put(key, raw, until)
+        self._answers.put(key, (at, raw), at + self.ttl_s)
         return raw, "redis"
 
     async def store_answer(self, key: str, raw: bytes, at: float) -> None:
         until = at + self.ttl_s
-        self._answers.put(key, raw, until)
+        self._answers.put(key, (at, raw), until)
         left_ms = int((until - time.time()) * 1000)
         if left_ms > 0:
             await self._call("set", lambda: self._redis.set(key, raw, px=left_ms))
@@ -204,7 +217,7 @@ class RedisCache:
     async def unlock(self, key: str) -> None:
         await self._call("unlock", lambda: self._redis.delete(key + ":lock"))
 
-    async def wait_for(self, key: str, timeout_s: float) -> tuple[bytes, str] | None:
+    async def wait_for(self, key: str, tenant: str, timeout_s: float) -> tuple[bytes, str] | None:
         """The answer another worker is computing, once it is stored; None when that worker
         gave up (the lock is gone and no answer came) or after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
@@ -214,11 +227,9 @@ class RedisCache:
             if found is None:
                 return None
             raw, locked = found
-            if raw is not None:
-                until = orjson.loads(raw)["at"] + self.ttl_s
-                if until > time.time():
-                    self._answers.put(key, raw, until)
-                    return raw, "redis"
+            taken = None if raw is None else self._take(key, tenant, raw)
+            if taken is not None:
+                return taken
             if not locked:
                 return None
         return None
@@ -229,6 +240,19 @@ class RedisCache:
         pipe.exists(key + ":lock")
         raw, locked = await pipe.execute()
         return (raw if isinstance(raw, bytes) else None), bool(locked)
+
+    # -- the index's write notices --------------------------------------------------------
+
+    async def refresh_written(self) -> None:
+        """Read which tenants the index wrote within the TTL, and when
+        (`operators.index.write_notices`)."""
+        since_ms = int((time.time() - self.ttl_s) * 1000)
+        found = await self._call(
+            "written",
+            lambda: self._redis.zrangebyscore(WRITTEN_KEY, since_ms, "+inf", withscores=True),
+        )
+        if found is not None:
+            self.written = {_text(entry[0]): int(entry[1]) for entry in found}
 
     # -- embeddings of questions: float32 bytes ---------------------------------------
 

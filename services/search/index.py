@@ -75,11 +75,6 @@ class Index:
             "" if self.serving else f"alias {self.settings.search_alias} does not exist yet"
         )
 
-    async def keep_fresh(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.search_alias_refresh_s)
-            await self.refresh()
-
     # -- searching ----------------------------------------------------------------------
 
     async def search(

@@ -49,9 +49,15 @@ class SearchSettings(BaseSettings):
         2.0, gt=0, description="A Weaviate query slower than this is answered 503."
     )
     search_cache_ttl_s: float = Field(
-        2.0,
+        5.0,
         ge=0,
         description="How long a cached answer is served (the staleness bound); 0: no cache.",
+    )
+    search_write_notices_refresh_s: float = Field(
+        0.1,
+        gt=0,
+        description="How often a worker reads which tenants the index has written since "
+        "(their older cached answers are then not served).",
     )
     search_local_cache_size: int = Field(
         2048, ge=0, description="Answers a worker also keeps in memory (within the TTL); 0: none."

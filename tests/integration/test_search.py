@@ -45,6 +45,7 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.tenants import Tenant
 
 from models import Embedder, load_embedder
+from operators.index.write_notices import WriteNotices
 from operators.index.writer import segment_properties
 from schemas.segment import Segment
 from tests.integration import gateway_server as gs
@@ -62,6 +63,8 @@ FAST_S = 5.0
 REFRESH_S = 0.2
 """HEADWATER_SEARCH_ALIAS_REFRESH_S of the servers whose alias changes."""
 FRESH_TTL_S = 1.0
+NOTICES_REFRESH_S = 0.1
+"""HEADWATER_SEARCH_WRITE_NOTICES_REFRESH_S of the `main` server."""
 MAX_CHARS, MAX_K, MAX_BODY = 200, 20, 1024
 SLOW_RATE = 5
 
@@ -69,7 +72,19 @@ UNIQUE_WORD = f"quokka{RUN}"
 """A word only tenant B's data has."""
 TTL_WORD = f"kestrel{RUN}"
 
-ROLES = ("a", "b", "flight", "slow", "busy", "misses", "empty", "swap", "fresh", "hung")
+ROLES = (
+    "a",
+    "b",
+    "flight",
+    "slow",
+    "busy",
+    "misses",
+    "empty",
+    "swap",
+    "fresh",
+    "notices",
+    "hung",
+)
 MISS_RATE = 3
 """search_miss_rate_limit_per_s of the `misses` tenant."""
 
@@ -120,6 +135,9 @@ BUSY_SEGMENT = seg("busy", "hours", ["what are your opening hours?", "8 to 6"])
 MISSES_SEGMENT = seg("misses", "hours", ["what are your opening hours?", "10 to 4"])
 FRESH_OLD = seg("fresh", "old", [f"the {TTL_WORD} lamp is broken"])
 FRESH_NEW = seg("fresh", "new", [f"a second {TTL_WORD} lamp arrived broken too"])
+NOTICE_WORD = f"heron{RUN}"
+NOTICE_OLD = seg("notices", "old", [f"the {NOTICE_WORD} kettle leaks"])
+NOTICE_NEW = seg("notices", "new", [f"my {NOTICE_WORD} kettle leaks as well"])
 SWAP_OLD = seg("swap", "old", ["restart the router, then wait a minute"])
 SWAP_NEW = seg("swap", "new", ["restart the modem, the router is fine"])
 HUNG_SEGMENT = seg("hung", "wifi", ["the wifi drops every evening", "move the router"])
@@ -233,6 +251,7 @@ def world(weaviate_client: weaviate.WeaviateClient, embedder: Embedder) -> Itera
                 BUSY_SEGMENT,
                 MISSES_SEGMENT,
                 FRESH_OLD,
+                NOTICE_OLD,
             ],
         )
         put(weaviate_client, w.swap_old, embedder, [SWAP_OLD])
@@ -267,6 +286,7 @@ def main(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sea
             REGISTRY,
             search_alias=world.main_alias,
             search_cache_ttl_s=600,
+            search_write_notices_refresh_s=NOTICES_REFRESH_S,
             search_max_query_chars=MAX_CHARS,
             search_max_k=MAX_K,
             search_max_body_bytes=MAX_BODY,
@@ -546,6 +566,26 @@ def test_a_new_segment_is_in_the_answer_once_the_ttl_has_passed(
     later = ok(search(fresh, "fresh", question, alpha=0))
     assert later["cached"] is False
     assert set(identity(later["hits"])) == {identity_of(FRESH_OLD), identity_of(FRESH_NEW)}
+
+
+def test_a_write_notice_drops_the_tenants_cached_answers_long_before_the_ttl(
+    main: SearchServer, world: World, settings
+) -> None:
+    question, other = f"{NOTICE_WORD} kettle", "how do I cancel an order?"
+    first = ok(search(main, "notices", question, alpha=0))
+    assert identity(first["hits"]) == [identity_of(NOTICE_OLD)]
+    ok(search(main, "a", other))
+    put(world.client, world.main, world.embedder, [NOTICE_NEW])
+    # Without a notice, the 10-minute TTL keeps serving the answer cached before the write.
+    assert ok(search(main, "notices", question, alpha=0))["hits"] == first["hits"]
+    notices = WriteNotices(settings.redis_url)
+    notices.written({tenant("notices")})  # what the index step does after each write
+    notices.close()
+    time.sleep(10 * NOTICES_REFRESH_S)  # every worker has read the notice
+    later = ok(search(main, "notices", question, alpha=0))
+    assert later["cached"] is False
+    assert set(identity(later["hits"])) == {identity_of(NOTICE_OLD), identity_of(NOTICE_NEW)}
+    assert ok(search(main, "a", other))["cached"] is True  # another tenant's answers stay
 
 
 # -- single flight ------------------------------------------------------------------------
