@@ -30,7 +30,8 @@ Needs Weaviate, Redis and the model (`make services model`); vegeta is installed
 4. While the cached sweep runs, a thread writes `--fresh-rate` new segments a second
    (the `popular` writer: a user line that is a drawn question, popularity-weighted, and
    a reply), embedded by the real embedder, so that shadow re-searches can find answers
-   stale.
+   stale. After each write it sends the index's write notice for the tenants written,
+   as the index step does (`--no-write-notices`: none, the cache has only its TTL).
 5. Noisy neighbour (cached service, writer stopped): tenant 0 at `--quiet-rate` alone,
    then beside `bench-search-noisy` (quota `--noisy-quota`/s, of which
    `--noisy-miss-quota`/s may be searches the cache cannot answer) flooding at
