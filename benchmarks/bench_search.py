@@ -85,7 +85,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import redis  # noqa: E402
 
-from benchmarks.loadgen import Report, Request, ensure_vegeta, write_targets  # noqa: E402
+from benchmarks.loadgen import Report, Request, attack, ensure_vegeta, write_targets  # noqa: E402
 from flows.index import writer_for  # noqa: E402
 from flows.samples.conversations import (  # noqa: E402
     ACKS,
@@ -521,57 +521,6 @@ class CpuMeter:
 # --- load --------------------------------------------------------------------------------
 
 
-@dataclass
-class Attack:
-    report: Report
-    p95_ms: float
-    sent_per_s: float
-
-
-def attack(targets: Path, rate: int, duration_s: float, timeout_s: float = 5.0) -> Attack:
-    """One open-loop vegeta attack, as `loadgen.attack` runs it, read with p95 (which
-    `loadgen.Report` does not carry). Safe to run from several threads at once."""
-    vegeta = ensure_vegeta()
-    with tempfile.TemporaryDirectory(prefix="vegeta-") as tmp:
-        results = Path(tmp) / "results.bin"
-        cmd = [
-            str(vegeta),
-            "attack",
-            "-format=http",
-            f"-targets={targets.resolve()}",
-            f"-rate={rate}/1s",
-            f"-duration={duration_s:.3f}s",
-            f"-timeout={timeout_s:.3f}s",
-            "-redirects=-1",
-            f"-output={results}",
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60)
-        if proc.returncode != 0:
-            raise RuntimeError(f"vegeta attack failed (exit {proc.returncode}):\n{proc.stderr}")
-        proc = subprocess.run(
-            [str(vegeta), "report", "-type=json", str(results)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-    data = json.loads(proc.stdout)
-    lat = data["latencies"]
-    report = Report(
-        rate=rate,
-        throughput=float(data["throughput"]),
-        requests=int(data["requests"]),
-        success_ratio=float(data["success"]),
-        status_codes={str(k): int(v) for k, v in (data.get("status_codes") or {}).items()},
-        p50_ms=lat["50th"] / 1e6,
-        p90_ms=lat["90th"] / 1e6,
-        p99_ms=lat["99th"] / 1e6,
-        max_ms=lat["max"] / 1e6,
-        errors=list(dict.fromkeys(data.get("errors") or []))[:5],
-    )
-    return Attack(report, lat["95th"] / 1e6, float(data.get("rate", 0.0)))
-
-
 def targets_for(
     path: Path, url: str, keys: dict[str, str], seq: Sequence[Question], suffix: Callable | None
 ) -> Path:
@@ -592,7 +541,7 @@ def targets_for(
 class Step:
     name: str
     rate: int
-    attack: Attack
+    attack: Report
     started: float
     seq: Sequence[Question]
     delta: Metrics
@@ -618,13 +567,13 @@ class Step:
         return stale, stale + self.delta.value(SHADOW_TOTAL, result="same")
 
     def cpu_ms(self, component: str) -> float:
-        return self.cpu[component] * 1000 / max(1, self.attack.report.requests)
+        return self.cpu[component] * 1000 / max(1, self.attack.requests)
 
     @property
     def other_ms(self) -> float:
         """Machine CPU not in the components (Kafka, the kernel, other users of the box)."""
         mine = sum(self.cpu[c] for c in COMPONENTS if not math.isnan(self.cpu[c]))
-        return (self.cpu["machine_busy"] - mine) * 1000 / max(1, self.attack.report.requests)
+        return (self.cpu["machine_busy"] - mine) * 1000 / max(1, self.attack.requests)
 
     @property
     def machine_busy(self) -> float:
@@ -659,7 +608,7 @@ def run_step(
         (fresh.written - fresh0) if fresh else 0,
     )
     stale, shadows = step.shadow
-    r = result.report
+    r = result
     print(
         f"  {name:8} {rate:>5}/s  sent {result.sent_per_s:7.1f}/s  ok {r.throughput:7.1f}/s  "
         f"p50 {r.p50_ms:7.1f}  p95 {result.p95_ms:7.1f}  p99 {r.p99_ms:8.1f} ms  "
@@ -812,7 +761,7 @@ def sweep_table(steps: Sequence[Step], cached: bool) -> str:
     sep += " --- |"
     rows = [head, sep]
     for s in steps:
-        r = s.attack.report
+        r = s.attack
         row = (
             f"| {s.rate:,} | {s.attack.sent_per_s:,.0f} | {r.throughput:,.0f} | {r.p50_ms:.1f} | "
             f"{s.attack.p95_ms:.1f} | {r.p99_ms:.1f} | {r.max_ms:,.0f} | {r.success_ratio:.4f} |"
@@ -890,8 +839,8 @@ def capacity_table(
     return "\n".join(rows)
 
 
-def latency_row(name: str, a: Attack) -> str:
-    r = a.report
+def latency_row(name: str, a: Report) -> str:
+    r = a
     return (
         f"| {name} | {r.rate:,} | {r.throughput:,.0f} | {r.p50_ms:.1f} | {a.p95_ms:.1f} | "
         f"{r.p99_ms:.1f} | {codes(r)} |"
@@ -900,11 +849,11 @@ def latency_row(name: str, a: Attack) -> str:
 
 def overloaded(s: Step) -> bool:
     """Past the cliff: a higher rate would only add backlog to the next step."""
-    return s.attack.report.success_ratio < 0.9 or s.attack.report.p50_ms > 2000
+    return s.attack.success_ratio < 0.9 or s.attack.p50_ms > 2000
 
 
 def passes(s: Step) -> bool:
-    r = s.attack.report
+    r = s.attack
     return r.success_ratio == 1.0 and s.attack.p95_ms < GOAL_P95_MS and r.p99_ms < GOAL_P99_MS
 
 
@@ -941,8 +890,8 @@ def code_version() -> str:
 @dataclass
 class Phase:
     name: str
-    quiet: Attack
-    noisy: Attack | None
+    quiet: Report
+    noisy: Report | None
     delta: Metrics
     cpu: dict[str, float]
 
@@ -958,7 +907,7 @@ class Phase:
 
     @property
     def noisy_429(self) -> int:
-        return self.noisy.report.status_codes.get("429", 0) if self.noisy else 0
+        return self.noisy.status_codes.get("429", 0) if self.noisy else 0
 
 
 def noisy_neighbour(
@@ -1004,12 +953,12 @@ def noisy_neighbour(
             name, quiet, noisy, metrics_delta(after, before), {k: cpu1[k] - cpu0[k] for k in cpu1}
         )
         phases.append(p)
-        r = quiet.report
+        r = quiet
         print(
             f"  {name:22} quiet p50 {r.p50_ms:6.1f}  p95 {quiet.p95_ms:6.1f}  "
             f"p99 {r.p99_ms:6.1f} ms  hit {p.quiet_hit_rate(quiet_tenant):.3f}  "
             f"{r.status_codes}"
-            + (f"  | noisy {noisy.report.status_codes}" if noisy else "")
+            + (f"  | noisy {noisy.status_codes}" if noisy else "")
             + f"  | service CPU {p.cpu['service']:.2f} s",
             flush=True,
         )
@@ -1126,7 +1075,7 @@ def staleness_table(cells: Sequence[Cell]) -> str:
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for c in cells:
-        s, r = c.step, c.step.attack.report
+        s, r = c.step, c.step.attack
         stale, shadows = s.shadow
         rate = stale / shadows if shadows else math.nan
         lo, hi = wilson(stale, shadows)
@@ -1393,20 +1342,20 @@ def main() -> None:
     print()
     for label, ok in (
         (f"p95 < {GOAL_P95_MS:.0f} ms and p99 < {GOAL_P99_MS:.0f} ms", passes),
-        ("p99 < 100 ms, as loadgen.knee", lambda s: s.attack.report.ok(100.0)),
+        ("p99 < 100 ms, as loadgen.knee", lambda s: s.attack.ok(100.0)),
     ):
         for name, steps in (("Uncached", uncached_steps), ("Cached", cached_steps)):
             knee = max((s for s in steps if ok(s)), key=lambda s: s.rate, default=None)
             print(
                 f"{name} knee (every answer 200, {label}): {knee.rate if knee else 0} q/s"
                 + (
-                    f" (p95 {knee.attack.p95_ms:.1f}, p99 {knee.attack.report.p99_ms:.1f} ms)"
+                    f" (p95 {knee.attack.p95_ms:.1f}, p99 {knee.attack.p99_ms:.1f} ms)"
                     if knee
                     else ""
                 )
             )
     for s in (s for s in cached_steps if s.rate >= 500):
-        r = s.attack.report
+        r = s.attack
         print(
             f"Cached at {s.rate}/s: p95 {s.attack.p95_ms:.1f} ms (goal < {GOAL_P95_MS:.0f}), "
             f"p99 {r.p99_ms:.1f} ms (goal < {GOAL_P99_MS:.0f}), hit rate {fmt_pct(s.hit_rate)} "
@@ -1533,10 +1482,10 @@ def print_noisy(
         if p.noisy is None:
             continue
         searched = p.delta.value(SECONDS_COUNT, tenant=NOISY, cache="miss")
-        sent = p.noisy.report.requests
+        sent = p.noisy.requests
         per = (p.cpu["service"] - alone.cpu["service"]) * 1000 / max(1, sent)
         print(
-            f"| {p.name} | {sent:,} | {codes(p.noisy.report)} | {searched:,.0f} | "
+            f"| {p.name} | {sent:,} | {codes(p.noisy)} | {searched:,.0f} | "
             + " | ".join(f"{p.refusals.get(r, 0):,.0f}" for r in reasons)
             + f" | {p.cpu['service']:.2f} | {per:.2f} (above alone) |"
         )

@@ -52,9 +52,11 @@ class Report:
     status_codes: dict[str, int]
     p50_ms: float
     p90_ms: float
+    p95_ms: float
     p99_ms: float
     max_ms: float
     errors: list[str]
+    sent_per_s: float = 0.0  # the rate vegeta managed to send
 
     def ok(self, p99_ms: float) -> bool:
         return self.success_ratio == 1.0 and self.p99_ms < p99_ms
@@ -194,9 +196,11 @@ def attack(
         status_codes={str(k): int(v) for k, v in (data.get("status_codes") or {}).items()},
         p50_ms=lat["50th"] / 1e6,
         p90_ms=lat["90th"] / 1e6,
+        p95_ms=lat["95th"] / 1e6,
         p99_ms=lat["99th"] / 1e6,
         max_ms=lat["max"] / 1e6,
         errors=list(dict.fromkeys(data.get("errors") or []))[:10],
+        sent_per_s=float(data.get("rate", 0.0)),
     )
 
 
