@@ -13,7 +13,7 @@ tenant Redis has refused is refused in the process for `REFUSED_S` (2 % of a sec
 without asking Redis again (longer for a rate under 50 a second: 1/rate).
 
 When Redis cannot be reached the request is let through and counted: an outage of the
-quota store must not refuse traffic Kafka could take.
+quota store must not refuse traffic the service could take.
 """
 
 from __future__ import annotations
