@@ -326,6 +326,7 @@ REFUSALS_DOC: dict[int | str, dict[str, Any]] = {
     status: {"model": Refused, "description": text}
     for status, text in {
         401: "missing or unknown API key (`bad_api_key`)",
+        408: "a POST body arrived too slowly (`body_timeout`)",
         413: "the body is over the size bound (`too_large`)",
         422: "a parameter is missing or out of bounds (`invalid_request`, `query_too_long`)",
         429: "over the tenant's rate (`rate_limited`), over its rate of searches the cache "
