@@ -178,6 +178,16 @@ class TenantRegistry:
             raise RegistryError(f"cannot read the tenant registry {path}: {exc}") from None
         return cls.from_toml(text, environ=environ, origin=str(path))
 
+    @classmethod
+    def from_setting(cls, path: Path | None) -> TenantRegistry:
+        """The registry `HEADWATER_TENANTS_FILE` names, which a service requires."""
+        if path is None:
+            raise RegistryError(
+                "HEADWATER_TENANTS_FILE is not set: a tenant registry is required (README, "
+                '"Tenant registry")'
+            )
+        return cls.load(path)
+
     def get(self, tenant: str) -> Tenant | None:
         return self.tenants.get(tenant)
 

@@ -14,15 +14,8 @@ from services.gateway.settings import GatewaySettings
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = GatewaySettings()
-    if settings.tenants_file is None:
-        print(
-            "HEADWATER_TENANTS_FILE is not set: the gateway needs a tenant registry "
-            '(README, "Tenant registry")',
-            file=sys.stderr,
-        )
-        return 2
     try:  # fail here, once, rather than in every worker
-        registry = TenantRegistry.load(settings.tenants_file)
+        registry = TenantRegistry.from_setting(settings.tenants_file)
     except RegistryError as exc:
         print(exc, file=sys.stderr)
         return 2

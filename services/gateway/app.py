@@ -339,10 +339,7 @@ def create_app(
 ) -> FastAPI:
     """The gateway app; `registry` defaults to the one `settings.tenants_file` names."""
     settings = settings or GatewaySettings()
-    if registry is None:
-        if settings.tenants_file is None:
-            raise SystemExit("HEADWATER_TENANTS_FILE is not set: the gateway needs a registry")
-        registry = TenantRegistry.load(settings.tenants_file)
+    registry = registry or TenantRegistry.from_setting(settings.tenants_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -15,15 +15,8 @@ from services.search.settings import SearchSettings
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = SearchSettings()
-    if settings.tenants_file is None:
-        print(
-            "HEADWATER_TENANTS_FILE is not set: the search API needs a tenant registry "
-            '(README, "Tenant registry")',
-            file=sys.stderr,
-        )
-        return 2
     try:  # fail here, once, rather than in every worker
-        registry = TenantRegistry.load(settings.tenants_file)
+        registry = TenantRegistry.from_setting(settings.tenants_file)
         model_version = load_embedder(settings.embedding_model_dir, threads=1).version
     except (RegistryError, ModelNotBuiltError) as exc:
         print(exc, file=sys.stderr)

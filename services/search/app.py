@@ -345,10 +345,7 @@ def create_app(
 ) -> FastAPI:
     """The search app; `registry` defaults to the one `settings.tenants_file` names."""
     settings = settings or SearchSettings()
-    if registry is None:
-        if settings.tenants_file is None:
-            raise SystemExit("HEADWATER_TENANTS_FILE is not set: the search API needs a registry")
-        registry = TenantRegistry.load(settings.tenants_file)
+    registry = registry or TenantRegistry.from_setting(settings.tenants_file)
     # One onnxruntime thread a search: the parallelism is search_concurrency x workers.
     embedder = embedder or load_embedder(settings.embedding_model_dir, threads=1)
 

@@ -252,3 +252,15 @@ def test_the_tenant_of_an_authorization_header() -> None:
     assert registry.tenant_of_authorization(f"bearer   {API_KEY} ") == "acme"
     for header in (None, "", API_KEY, f"Basic {API_KEY}", "Bearer ", "Bearer wrong"):
         assert registry.tenant_of_authorization(header) is None, header
+
+
+def test_a_service_without_a_registry_setting_is_told_which_variable(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in ENVIRON.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(RegistryError, match="HEADWATER_TENANTS_FILE is not set"):
+        TenantRegistry.from_setting(None)
+    path = tmp_path / "tenants.toml"
+    path.write_text(REGISTRY, encoding="utf-8")
+    assert "acme" in TenantRegistry.from_setting(path).tenants

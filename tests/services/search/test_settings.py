@@ -8,13 +8,7 @@ from services.search.settings import SearchSettings
 README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("HEADWATER_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def test_every_search_setting_is_in_the_readme() -> None:
