@@ -42,7 +42,8 @@ lock: $(VENV_STAMP)
 	  --custom-compile-command 'make lock' $(LOCK_ARGS) -o $(LOCK)
 	@$(MAKE) --no-print-directory venv
 
-## model: build the int8 ONNX embedding model into .cache/models (a no-op when up to date)
+## model: build the int8 ONNX embedding models (multilingual-e5-small, the default, and MiniLM)
+## into .cache/models (a no-op when up to date)
 model: $(VENV_STAMP)
 	@$(PY) -m models.build
 

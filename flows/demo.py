@@ -5,7 +5,8 @@
 
 Runs `flows.pipeline` in this process with a progress display, prints what happened to
 the input (accepted, duplicates, rejected, late, feedback, segments indexed) and answers
-two questions: one through GraphQL, one through the v4 client.
+questions: one through GraphQL, the others through the v4 client, among them one in
+Vietnamese whose answer was written in English and one typed without diacritics.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from operators.common.metrics import REJECTED, total
 from operators.common.weaviate import connect_weaviate
 from operators.drift import metrics as drift_metrics
 from operators.index import metrics as index_metrics
-from operators.index.writer import ALIAS
+from operators.index.search import Serving, keyword_properties, serving_collection
+from operators.index.writer import ALIAS, collection_name
 from operators.ingest import metrics as ingest_metrics
 from operators.pii.redact import REDACTIONS
 
@@ -47,6 +49,9 @@ DEMO_SAMPLE = SAMPLE_DIR / "pipeline_sample.jsonl"
 QUESTIONS = (
     ("graphql", "acme", "how do I cancel an order?"),
     ("client", "globex", "phí ship ra Hà Nội bao nhiêu?"),
+    # umbrella's address changes were all written in English
+    ("client, asked in Vietnamese", "umbrella", "Tôi muốn đổi địa chỉ nhận hàng"),
+    ("client, typed without diacritics", "acme", "shop oi doi size ao duoc khong"),
 )
 
 
@@ -157,6 +162,12 @@ def input_tenants(messages_file: Path) -> set[str]:
         return {orjson.loads(line)["tenant"] for line in f}
 
 
+def written_collection(settings: Settings) -> Serving:
+    """The collection the pipeline writes to with the configured model."""
+    version = load_embedder(settings.embedding_model_dir, settings.embedding_threads).version
+    return Serving(ALIAS, collection_name(version), version)
+
+
 def main() -> int:
     console = Console()
     if "HEADWATER_SOURCE" not in os.environ and DEMO_SAMPLE.exists():
@@ -169,32 +180,49 @@ def main() -> int:
     )
     run_with_progress(settings, console)
 
-    embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
+    serving = written_collection(settings)
     with connect_weaviate(settings) as client:
-        collection = client.collections.get(ALIAS)
+        collection = client.collections.get(serving.collection)
         segments = {
             name: collection.with_tenant(name).aggregate.over_all(total_count=True).total_count or 0
             for name in input_tenants(Path(out_dir) / "messages.jsonl")
         }
         console.print(summary_table(segments))
         print_alerts(Path(out_dir) / "alerts.jsonl", console)
+        served = serving_collection(client)
+        if served is not None and served != serving:
+            console.print(
+                f"\n[yellow]{ALIAS} serves {served.collection} (model {served.model_version}),"
+                f" built before the default model changed; until a reindex swaps it, the"
+                f" questions below read {serving.collection}, which this run wrote.[/]"
+            )
+        console.print(
+            f"\nQuestions read {serving.collection} and are embedded with its model, "
+            f"{serving.model_version}."
+        )
         for how, tenant, question in QUESTIONS:
             console.print(f"\n[bold]Q ({tenant}, {how}):[/] {question}")
             if how == "graphql":
-                shown = graphql_query(tenant, question, [], limit=2)
+                shown = graphql_query(
+                    serving.collection,
+                    tenant,
+                    question,
+                    [],
+                    keyword_properties=keyword_properties(client, serving.collection),
+                )
                 console.print(
                     f"[dim]{shown.replace('vector: []', 'vector: [<384 floats>]')}[/]",
                     soft_wrap=True,
                     highlight=False,
                 )
-                hits = graphql_search(settings, embedder, tenant, question, limit=2)
+                hits = graphql_search(settings, client, serving, tenant, question, limit=2)
             else:
                 console.print(
-                    f"[dim]client.collections.get({ALIAS!r}).with_tenant({tenant!r})"
-                    ".query.hybrid(query=..., vector=..., alpha=0.5, limit=2)[/]",
+                    f"[dim]flows.query.search(client, {tenant!r}, question, limit=2): "
+                    f"near_vector and bm25 on {serving.collection}, fused[/]",
                     highlight=False,
                 )
-                hits = search(client, embedder, tenant, question, limit=2)
+                hits = search(client, tenant, question, limit=2, serving=serving)
             print_hits(hits, out=sys.stdout)
     console.print(
         f'\nAsk your own: python -m flows.query --tenant acme "..."  (outputs in {Path(out_dir)})'

@@ -98,7 +98,7 @@ def drift(
     embedded = embed_batched(
         "drift_embed",
         op.key_on("drift_key_users", users, lambda m: m.tenant),
-        embed=embedder.embed,
+        embed=embedder.embed_passages,
         text_of=lambda m: m.text,
     )
     events: Stream[tuple[str, DriftEvent]] = op.merge(

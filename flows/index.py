@@ -77,7 +77,8 @@ def index(
     return index_segments(
         "index",
         segments,
-        embed=embedder.embed,
+        embed=embedder.embed_passages,
+        neutralize=embedder.neutralize_languages,
         count_tokens=embedder.token_counts,
         reembed_closed=settings.index_reembed_closed,
         writer=writer_for(settings, embedder.version),

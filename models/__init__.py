@@ -9,9 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from models.embedder import Embedder, ModelNotBuiltError, load_embedder
+    from models.embedder import (
+        Embedder,
+        ModelNotBuiltError,
+        load_embedder,
+        load_embedder_of_version,
+    )
 
-__all__ = ["Embedder", "ModelNotBuiltError", "load_embedder"]
+__all__ = ["Embedder", "ModelNotBuiltError", "load_embedder", "load_embedder_of_version"]
 
 
 def __getattr__(name: str) -> Any:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
-from models.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest, valid_manifest
-from models.paths import default_model_dir
+from models.manifest import (
+    LANGUAGE_MEANS_FILE,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    Manifest,
+    valid_manifest,
+)
+from models.paths import MODEL_DIR_ENV, MODELS_DIR, default_model_dir
 
 THREADS_ENV = "HEADWATER_EMBEDDING_THREADS"
 DEFAULT_THREADS = 2
@@ -31,6 +39,17 @@ class Embedder:
 
     Texts are tokenized once, sorted by token count and run in batches padded only to
     the longest text of each batch, so short chat lines do not pay for long ones.
+
+    A question and what it should find are embedded differently by an asymmetric model
+    (E5 is trained on `query: ` and `passage: ` before them): embed questions with
+    `embed_queries` and what is indexed with `embed_passages`. `embed` takes the texts
+    as they are.
+
+    A multilingual model also puts texts of one language nearer each other than the same
+    meaning in another language. When the model has language means (measured at build
+    time), `neutralize_languages` takes each passage vector's language mean out of it, so
+    a question finds a conversation in another language too
+    (benchmarks/README.md, "Retrieval").
     """
 
     def __init__(
@@ -42,8 +61,14 @@ class Embedder:
         dim: int,
         version: str,
         threads: int = DEFAULT_THREADS,
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        language_means: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.dim = dim
+        self.language_means = language_means or {}
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
         self.version = version
         self.max_seq_length = max_seq_length
         self.threads = threads
@@ -84,6 +109,27 @@ class Embedder:
             out[rows] = self._run([encodings[i] for i in rows])
         return out
 
+    def embed_queries(self, questions: Sequence[str], **options: Any) -> np.ndarray:
+        """`embed` of questions, each behind the model's query prefix."""
+        return self.embed([self.query_prefix + q for q in questions], **options)
+
+    def embed_passages(self, passages: Sequence[str], **options: Any) -> np.ndarray:
+        """`embed` of what is searched (segments, messages), behind the passage prefix."""
+        return self.embed([self.passage_prefix + p for p in passages], **options)
+
+    def neutralize_languages(self, vectors: np.ndarray, languages: Sequence[str]) -> np.ndarray:
+        """Passage vectors less the mean of their language, L2-normalized again (a copy).
+
+        A language without a mean (`und`) has the mean of all languages taken out; a
+        model without means returns `vectors` unchanged.
+        """
+        if not self.language_means or len(vectors) == 0:
+            return vectors
+        overall: np.ndarray = np.mean(np.stack(list(self.language_means.values())), axis=0)
+        means = np.stack([self.language_means.get(lang, overall) for lang in languages])
+        centered = vectors - means
+        return (centered / np.linalg.norm(centered, axis=1, keepdims=True)).astype(np.float32)
+
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Each text's token ids as the model sees them: special tokens added, truncated."""
         return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
@@ -123,6 +169,28 @@ def load_embedder(path: str | Path | None = None, threads: int | None = None) ->
     return _load(model_dir.resolve(), threads if threads is not None else threads_from_env())
 
 
+def find_model_dir(version: str) -> Path:
+    """The built model directory of model `version`: the configured model's, else one of
+    .cache/models. An index is queried with the model it was embedded by, whichever
+    model is the default now."""
+    configured = default_model_dir()
+    for model_dir in [configured, *sorted(p for p in MODELS_DIR.glob("*") if p.is_dir())]:
+        try:
+            if Manifest.read(model_dir).version == version:
+                return model_dir
+        except (OSError, ValueError, TypeError):
+            continue
+    raise ModelNotBuiltError(
+        f"no built embedding model has version {version} (looked in {configured} and "
+        f"{MODELS_DIR}): run `make model`, or set {MODEL_DIR_ENV} to its directory"
+    )
+
+
+def load_embedder_of_version(version: str, threads: int | None = None) -> Embedder:
+    """The embedder of model `version` (see `find_model_dir`); one per process."""
+    return load_embedder(find_model_dir(version), threads)
+
+
 @cache
 def _load(model_dir: Path, threads: int) -> Embedder:
     manifest = valid_manifest(model_dir)
@@ -135,6 +203,12 @@ def _load(model_dir: Path, threads: int) -> Embedder:
 
 
 def from_manifest(model_dir: Path, manifest: Manifest, threads: int) -> Embedder:
+    means_file = model_dir / LANGUAGE_MEANS_FILE
+    means = (
+        {k: np.asarray(v, dtype=np.float32) for k, v in json.loads(means_file.read_bytes()).items()}
+        if LANGUAGE_MEANS_FILE in manifest.files
+        else None
+    )
     return Embedder(
         model_dir / MODEL_FILE,
         model_dir / TOKENIZER_FILE,
@@ -142,4 +216,7 @@ def from_manifest(model_dir: Path, manifest: Manifest, threads: int) -> Embedder
         dim=manifest.dim,
         version=manifest.version,
         threads=threads,
+        query_prefix=manifest.query_prefix,
+        passage_prefix=manifest.passage_prefix,
+        language_means=means,
     )

@@ -12,6 +12,7 @@ MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 REFERENCE_FILE = "reference.json"
+LANGUAGE_MEANS_FILE = "language_means.json"
 FORMAT_VERSION = 1
 WEIGHTS_SHA_KEY = "weights_sha256"
 
@@ -31,6 +32,10 @@ class Manifest:
     agreement: dict[str, Any]
     files: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    """What the model was trained to see before a question and before a passage (E5's
+    `query: ` and `passage: `); empty for a symmetric model such as MiniLM."""
 
     def write(self, model_dir: Path) -> None:
         text = json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False)

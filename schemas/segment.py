@@ -90,6 +90,15 @@ class Segment:
         return "\n".join(line.rendered for line in self.lines)
 
     @property
+    def language(self) -> str:
+        """The language most of its text is in (by characters; `und` when none is known)."""
+        chars: dict[str, int] = {}
+        for line in self.lines:
+            if line.language != "und":
+                chars[line.language] = chars.get(line.language, 0) + len(line.text)
+        return max(chars, key=chars.__getitem__) if chars else "und"
+
+    @property
     def new_lines(self) -> tuple[SegmentLine, ...]:
         return self.lines[self.new_from :]
 

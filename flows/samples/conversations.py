@@ -2134,6 +2134,18 @@ class ConversationGenerator:
 
     # -- the stream ----------------------------------------------------------------------
 
+    def transcripts(self, per_language: int) -> dict[str, list[str]]:
+        """`per_language` conversations in each language, rendered as the index renders a
+        segment (`role: text` lines); no events are made."""
+        found: dict[str, list[str]] = {"vi": [], "en": []}
+        tenants = list(self.tenants)
+        while min(len(texts) for texts in found.values()) < per_language:
+            conv = self._conversation(self.rand.choice(tenants))
+            texts = found[conv.language]
+            if len(texts) < per_language:
+                texts.append("\n".join(f"{t.role}: {t.text}" for t in conv.turns))
+        return found
+
     def lines(self, conversations: int = 470) -> list[str]:
         """Every line of the stream, ordered by `received_at`."""
         r = self.rand

@@ -126,6 +126,16 @@ class _GraphBuilder:
         )
         return self.op("Reshape", [out, self.output_shape(n)])
 
+    def int8_gather(self, table: np.ndarray, name: str, ids: str) -> str:
+        """Rows of `table` at `ids`, stored as symmetric int8 with one scale per row."""
+        scale = np.maximum(np.abs(table).max(axis=1, keepdims=True), 1e-12) / 127.0
+        quantized = np.clip(np.round(table / scale), -127, 127).astype(np.int8)
+        rows = self.op("Gather", [self.constant(f"{name}_int8", quantized), ids], axis=0)
+        scales = self.op(
+            "Gather", [self.constant(f"{name}_scale", scale.astype(np.float32)), ids], axis=0
+        )
+        return self.op("Mul", [self.op("Cast", [rows], to=TensorProto.FLOAT), scales])
+
     def output_shape(self, width: int) -> str:
         """(batch, sequence, width), from the input's shape."""
         name = f"shape_batch_sequence_{width}"
@@ -184,10 +194,13 @@ def build_bert_graph(
     *,
     int8: bool,
     fp32_layers: tuple[str, ...] = (),
+    int8_word_table: bool = False,
 ) -> onnx.ModelProto:
     """The encoder with fp32 linear layers, or with int8 ones when `int8` is set.
 
     `fp32_layers` names linear layers by suffix (e.g. "output.dense") to keep in fp32.
+    `int8_word_table` stores the word embeddings in int8 with one scale per row (a
+    quarter of the memory, which matters for a large vocabulary) when `int8` is set.
     """
     if config.hidden_act != "gelu":
         raise ValueError(f"unsupported hidden_act {config.hidden_act!r}; only exact gelu is built")
@@ -199,17 +212,21 @@ def build_bert_graph(
     # token_type_ids are always 0 for single sentences: fold that row into the positions.
     positions = weights["embeddings.position_embeddings.weight"]
     token_type_zero = weights["embeddings.token_type_embeddings.weight"][0]
-    g.constant("embeddings.word", weights["embeddings.word_embeddings.weight"])
+    words = weights["embeddings.word_embeddings.weight"]
+    int8_words = int8 and int8_word_table
+    if not int8_words:
+        g.constant("embeddings.word", words)
     g.constant("embeddings.position_and_type", (positions + token_type_zero).astype(np.float32))
 
     seq_len = g.op("Shape", ["input_ids"], start=1, end=2)
     zero = g.constant("start_0", np.array([0], np.int64))
+    if int8_words:
+        word_vectors = g.int8_gather(words, "embeddings.word", "input_ids")
+    else:
+        word_vectors = g.op("Gather", ["embeddings.word", "input_ids"], axis=0)
     x = g.op(
         "Add",
-        [
-            g.op("Gather", ["embeddings.word", "input_ids"], axis=0),
-            g.op("Slice", ["embeddings.position_and_type", zero, seq_len, zero]),
-        ],
+        [word_vectors, g.op("Slice", ["embeddings.position_and_type", zero, seq_len, zero])],
     )
     x = g.layer_norm(x, weights, "embeddings.LayerNorm", config.layer_norm_eps)
 

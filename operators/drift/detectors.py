@@ -623,6 +623,7 @@ class TenantDrift:
             reference_size=min(self.config.reference_size, 200),
             min_shift_sd=EMBEDDING_MIN_SHIFT_SD,
             reference=reference.distance,
+            standardize=True,
         )
 
     def _extend_baseline(self, signal: str, monitor: MeanShift, ms: int) -> None:

@@ -12,10 +12,11 @@ bound; the end of the input runs them all.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import bytewax.operators as op
+import numpy as np
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
@@ -35,6 +36,7 @@ MAX_REFINES_PENDING = 1_000
 """Refinements a bucket holds before it runs the oldest at once (a few KB each)."""
 
 Write = Callable[[list[Segment]], list[Rejected]]
+Neutralize = Callable[[np.ndarray, Sequence[str]], np.ndarray]
 
 
 def _record(
@@ -125,6 +127,7 @@ def index_segments(
     count_tokens: TokenCounter,
     writer: SegmentWriter,
     on_written: Callable[[set[str]], None] | None = None,
+    neutralize: Neutralize | None = None,
     reembed_closed: bool = True,
     buckets: int = 4,
     max_size: int = DEFAULT_MAX_SIZE,
@@ -132,6 +135,8 @@ def index_segments(
 ) -> Stream[Rejected]:
     """Embed and upsert segment versions; what Weaviate refuses comes out as dead letters.
     After each write, `on_written` is called with the tenants whose segments were stored.
+    `neutralize` (e.g. `Embedder.neutralize_languages`) turns the vectors into the ones
+    stored, given each segment's language.
 
     Versions are batched per bucket of conversations (a stable hash), so the work spreads
     over workers and processes while each conversation stays on one of them, in order.
@@ -158,7 +163,10 @@ def index_segments(
             return []
         vectors = vectors_of(bucket(segments[0]))
         embedded = vectors.embed(segments)
-        written = writer.write(embedded.segments, embedded.vectors)
+        stored = embedded.vectors
+        if neutralize is not None:
+            stored = neutralize(stored, [seg.language for seg in embedded.segments])
+        written = writer.write(embedded.segments, stored)
         vectors.stored(embedded, [seg for seg, _ in written.stored])
         if on_written is not None and written.stored:
             on_written({seg.tenant for seg, _ in written.stored})

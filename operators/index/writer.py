@@ -54,6 +54,7 @@ from operators.index.failures import (
     classify_message,
     describe,
 )
+from operators.index.keywords import FOLDED, folded
 from schemas.message import Rejected
 from schemas.segment import Segment
 
@@ -90,6 +91,7 @@ def segment_properties() -> list[wc.Property]:
         _text("conversation_id"),
         wc.Property(name="segment", data_type=wc.DataType.INT),
         _text("text", searchable=True),
+        _text(FOLDED, searchable=True),
         wc.Property(
             name="message_ids",
             data_type=wc.DataType.TEXT_ARRAY,
@@ -116,24 +118,36 @@ def segment_properties() -> list[wc.Property]:
     ]
 
 
+def create_collection(client: weaviate.WeaviateClient, name: str) -> None:
+    """Create a segment collection named `name`, or complete the one that exists."""
+    if client.collections.exists(name):
+        add_missing_properties(client, name)
+        return
+    try:
+        client.collections.create(
+            name,
+            multi_tenancy_config=wc.Configure.multi_tenancy(enabled=True),
+            vector_config=wc.Configure.Vectors.self_provided(
+                vector_index_config=wc.Configure.VectorIndex.hnsw(
+                    distance_metric=wc.VectorDistances.COSINE
+                )
+            ),
+            properties=segment_properties(),
+        )
+    except UnexpectedStatusCodeError:
+        if not client.collections.exists(name):  # not a race with another process
+            raise
+
+
+def object_properties(seg: Segment, model_version: str, indexed_at_ms: int) -> dict[str, object]:
+    """A segment's Weaviate object: its properties and the folded copy of its text."""
+    return {**seg.properties(model_version, indexed_at_ms), FOLDED: folded(seg.text)}
+
+
 def ensure_collection(client: weaviate.WeaviateClient, model_version: str) -> str:
     """Create the versioned collection and the alias when missing; the collection's name."""
     name = collection_name(model_version)
-    if not client.collections.exists(name):
-        try:
-            client.collections.create(
-                name,
-                multi_tenancy_config=wc.Configure.multi_tenancy(enabled=True),
-                vector_config=wc.Configure.Vectors.self_provided(
-                    vector_index_config=wc.Configure.VectorIndex.hnsw(
-                        distance_metric=wc.VectorDistances.COSINE
-                    )
-                ),
-                properties=segment_properties(),
-            )
-        except UnexpectedStatusCodeError:
-            if not client.collections.exists(name):  # not a race with another process
-                raise
+    create_collection(client, name)
     alias = client.alias.get(alias_name=ALIAS)
     if alias is None:
         try:
@@ -149,6 +163,21 @@ def ensure_collection(client: weaviate.WeaviateClient, model_version: str) -> st
             name,
         )
     return name
+
+
+def add_missing_properties(client: weaviate.WeaviateClient, name: str) -> None:
+    """Give a collection made by an earlier layout the properties added since (its objects
+    get their values when next written)."""
+    collection = client.collections.get(name)
+    present = {p.name for p in collection.config.get().properties}
+    for prop in segment_properties():
+        if prop.name not in present:
+            log.info("adding property %s to %s", prop.name, name)
+            try:
+                collection.config.add_property(prop)
+            except UnexpectedStatusCodeError:
+                if prop.name not in {p.name for p in collection.config.get().properties}:
+                    raise
 
 
 @dataclass(frozen=True)
@@ -276,7 +305,7 @@ class SegmentWriter:
             objects = [
                 DataObject(
                     uuid=seg.uuid,
-                    properties=seg.properties(self._model_version, indexed_at),
+                    properties=object_properties(seg, self._model_version, indexed_at),
                     vector=vec,
                 )
                 for seg, vec in pending

@@ -31,7 +31,7 @@ from operators.common.http import (
     refusal_response,
 )
 from operators.common.quota import TenantQuota
-from operators.index.search import Hit, ModelMismatchError, Serving, check_model
+from operators.index.search import Hit, ModelMismatchError, Serving, default_alpha
 from schemas.http import Refusal, Refused
 from schemas.tenants import TenantRegistry
 from services.search.cache import (
@@ -56,6 +56,12 @@ SHADOW_TENANT = " shadow"
 """The gate's name for shadow searches: they take turns like one more tenant."""
 
 
+ALPHA_DOC = (
+    "0 = keywords (BM25) only, 1 = vector only; by default 0.8, or 0.5 for a question "
+    "typed without diacritics or a code (0.5 for any question with a monolingual model)"
+)
+
+
 class SearchBody(BaseModel):
     """The body of `POST /v1/search`."""
 
@@ -63,7 +69,7 @@ class SearchBody(BaseModel):
 
     q: str | None = Field(None, description="the question", examples=["how do I cancel an order?"])
     k: int = Field(5, description="how many segments to return")
-    alpha: float = Field(0.5, description="0 = keywords (BM25) only, 1 = vector only")
+    alpha: float | None = Field(None, description=ALPHA_DOC)
 
 
 class SearchHit(BaseModel):
@@ -101,7 +107,6 @@ class SearchApi:
 
     settings: SearchSettings
     registry: TenantRegistry
-    embedder: Embedder
     index: Index
     cache: RedisCache
     quota: TenantQuota
@@ -119,7 +124,9 @@ class SearchApi:
             raise Refusal(401, "bad_api_key", "Authorization: Bearer <tenant API key> is required")
         return tenant
 
-    def parameters(self, q: str | None, k: int, alpha: float) -> tuple[str, int, float]:
+    def parameters(
+        self, q: str | None, k: int, alpha: float | None
+    ) -> tuple[str, int, float | None]:
         s = self.settings
         if q is None or not q.strip():
             raise Refusal(422, "invalid_request", "q: a question is required")
@@ -131,7 +138,7 @@ class SearchApi:
             )
         if not 1 <= k <= s.search_max_k:
             raise Refusal(422, "invalid_request", f"k: must be from 1 to {s.search_max_k}")
-        if not 0.0 <= alpha <= 1.0:
+        if alpha is not None and not 0.0 <= alpha <= 1.0:
             raise Refusal(422, "invalid_request", "alpha: must be from 0 to 1")
         return normalize_question(q), k, alpha
 
@@ -189,19 +196,19 @@ class SearchApi:
                 retry_after=wait,
             )
 
-    def serving(self) -> Serving | None:
+    def serving(self) -> tuple[Serving, Embedder] | None:
+        """What the alias serves and the embedder of its model; None before any index."""
         serving = self.index.serving
         if serving is None:
             if self.index.problem.startswith("cannot read"):
                 raise self.unavailable(self.index.problem)
             return None
         try:
-            check_model(serving, self.embedder.version)
+            return serving, self.index.embedder_of(serving)
         except ModelMismatchError as exc:
             raise Refusal(
                 503, "model_mismatch", str(exc), retry_after=self.settings.search_retry_after_s
             ) from None
-        return serving
 
     def unavailable(self, detail: str) -> Refusal:
         return Refusal(
@@ -210,12 +217,18 @@ class SearchApi:
 
     # -- cache, single flight, search ---------------------------------------------------
 
-    async def search(self, tenant: str, question: str, k: int, alpha: float) -> tuple[bytes, str]:
-        """The answer's JSON (`{at, model_version, hits}`) and the cache outcome."""
-        serving = self.serving()
-        if serving is None:  # nothing indexed anywhere yet
+    async def search(
+        self, tenant: str, question: str, k: int, alpha: float | None
+    ) -> tuple[bytes, str]:
+        """The answer's JSON (`{at, model_version, hits}`) and the cache outcome; `alpha`
+        None is the question's default for the served model."""
+        served = self.serving()
+        if served is None:  # nothing indexed anywhere yet
             empty: dict[str, Any] = {"at": time.time(), "model_version": None, "hits": []}
             return orjson.dumps(empty), "miss"
+        serving, embedder = served
+        if alpha is None:
+            alpha = default_alpha(question, embedder)
         if not self.cache.enabled:
             await self.within_miss_quota(tenant)
             return await self.compute(serving, tenant, question, k, alpha), "off"
@@ -316,7 +329,7 @@ class SearchApi:
         if self.index.problem:
             return False, self.index.problem
         try:
-            check_model(serving, self.embedder.version)
+            self.index.embedder_of(serving)
         except ModelMismatchError as exc:
             return False, str(exc)
         return True, f"{serving.alias} -> {serving.collection}"
@@ -333,7 +346,7 @@ REFUSALS_DOC: dict[int | str, dict[str, Any]] = {
         "cannot answer (`too_many_misses`), or too many of its searches waiting "
         "(`too_many_searches`); Retry-After says when to retry",
         503: "Weaviate unavailable or too slow (`weaviate_unavailable`), or the index is "
-        "of another model than this service's (`model_mismatch`); Retry-After",
+        "of a model not built here (`model_mismatch`); Retry-After",
     }.items()
 }
 
@@ -369,7 +382,6 @@ def create_app(
         app.state.api = SearchApi(
             settings,
             registry,
-            embedder,
             index,
             cache,
             TenantQuota(settings.redis_url, scope="search"),
@@ -406,7 +418,7 @@ def create_app(
         request: Request,
         q: str | None = Query(None, description="the question"),
         k: int = Query(5, description=f"how many segments (1 to {settings.search_max_k})"),
-        alpha: float = Query(0.5, description="0 = keywords (BM25) only, 1 = vector only"),
+        alpha: float | None = Query(None, description=ALPHA_DOC),
     ) -> Response:
         """Search the segments of the API key's tenant, with `Authorization: Bearer <key>`."""
 

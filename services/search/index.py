@@ -1,6 +1,10 @@
 """The search API's view of Weaviate: one client per worker, which collection the alias
-serves (read again every `search_alias_refresh_s`), and the query itself, run in the
-worker's thread pool with a deadline.
+serves (read again every `search_alias_refresh_s`) and the embedder of its model, and
+the query itself, run in the worker's thread pool with a deadline.
+
+When the alias moves to a collection of another model, the worker loads that model (in
+its pool, not in the event loop) when it next reads the alias; a model not built here
+makes the searches of that collection `ModelMismatchError`s.
 
 A worker starts even while Weaviate is down: it connects when Weaviate answers, searches
 meanwhile are `WeaviateDown`, and readiness says why.
@@ -21,7 +25,14 @@ from weaviate.exceptions import WeaviateBaseError, WeaviateQueryError
 
 from models import Embedder
 from operators.common.weaviate import connect_weaviate
-from operators.index.search import Hit, Serving, hybrid, serving_collection
+from operators.index.search import (
+    Hit,
+    ModelMismatchError,
+    Serving,
+    hybrid,
+    query_embedder,
+    serving_collection,
+)
 from services.search.metrics import WEAVIATE_ERRORS
 from services.search.settings import SearchSettings
 
@@ -40,7 +51,7 @@ class WeaviateDown(Exception):
 class Index:
     def __init__(self, settings: SearchSettings, embedder: Embedder, threads: int) -> None:
         self.settings = settings
-        self.embedder = embedder
+        self._embedders: dict[str, Embedder | ModelMismatchError] = {embedder.version: embedder}
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="search")
         self._client: weaviate.WeaviateClient | None = None
         self.serving: Serving | None = None
@@ -54,7 +65,22 @@ class Index:
             self._client = connect_weaviate(
                 self.settings, self.settings.search_timeout_s, client_retries=False
             )
-        return serving_collection(self._client, self.settings.search_alias)
+        serving = serving_collection(self._client, self.settings.search_alias)
+        if serving is not None and serving.model_version not in self._embedders:
+            try:  # one onnxruntime thread a search: parallelism is concurrency x workers
+                self._embedders[serving.model_version] = query_embedder(serving, threads=1)
+            except ModelMismatchError as exc:
+                self._embedders[serving.model_version] = exc
+        return serving
+
+    def embedder_of(self, serving: Serving) -> Embedder:
+        """The embedder of `serving`'s model; `ModelMismatchError` when it is not built."""
+        found = self._embedders.get(serving.model_version)
+        if found is None:
+            raise ModelMismatchError(f"model {serving.model_version} is not loaded yet")
+        if isinstance(found, ModelMismatchError):
+            raise found
+        return found
 
     async def refresh(self) -> None:
         """Read the alias once; on failure keep the last target and note the problem."""
@@ -90,7 +116,7 @@ class Index:
         """Embed `question` (unless `vector` is given) and run the hybrid query."""
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(
-            self._pool, self._search, serving.collection, tenant, question, vector, k, alpha
+            self._pool, self._search, serving, tenant, question, vector, k, alpha
         )
         try:
             return await asyncio.wait_for(work, self.settings.search_timeout_s)
@@ -106,7 +132,7 @@ class Index:
 
     def _search(
         self,
-        collection: str,
+        serving: Serving,
         tenant: str,
         question: str,
         vector: np.ndarray | None,
@@ -114,13 +140,19 @@ class Index:
         alpha: float,
     ) -> tuple[np.ndarray, list[Hit]]:
         if vector is None:
-            vector = self.embedder.embed([question])[0]
+            vector = self.embedder_of(serving).embed_queries([question])[0]
         client = self._client
         if client is None:
             raise WeaviateDown("unavailable", "Weaviate has not been reached yet")
         try:
             hits = hybrid(
-                client, collection, tenant, question, _floats(vector), limit=k, alpha=alpha
+                client,
+                serving.collection,
+                tenant,
+                question,
+                _floats(vector),
+                limit=k,
+                alpha=alpha,
             )
         except WeaviateQueryError as exc:
             if "tenant not found" in str(exc):

@@ -22,7 +22,9 @@ class SearchSettings(BaseSettings):
     weaviate_api_key: SecretStr | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     embedding_model_dir: Path | None = Field(
-        None, description="The built embedding model; unset means `make model`'s default."
+        None,
+        description="The model loaded at start (unset: `make model`'s default); a search "
+        "uses the model of the collection the alias serves, loaded when the alias moves.",
     )
 
     search_host: str = Field("127.0.0.1", description="Address the search API listens on.")

@@ -33,7 +33,7 @@ class TopicEmbedder:
     def __init__(self) -> None:
         self.centres = np.random.default_rng(0).normal(size=(2, 32))
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
         rows = []
         for text in texts:
             noise = np.random.default_rng(zlib.crc32(text.encode())).normal(scale=1.5, size=32)
@@ -99,7 +99,7 @@ def expected_alerts(messages: list[ChatMessage], feedback: list[Feedback]) -> li
     for m in messages:
         state = states.setdefault(m.tenant, TenantDrift(m.tenant, config))
         if m.role == "user":
-            out += state.on_user_message(m, embedder.embed([m.text])[0])
+            out += state.on_user_message(m, embedder.embed_passages([m.text])[0])
         elif m.role == "bot":
             out += state.on_bot_message(m)
     for f in feedback:
@@ -193,5 +193,7 @@ def test_parse_record_tells_messages_feedback_and_junk_apart() -> None:
 
 def test_user_messages_reach_the_step_with_their_vectors() -> None:
     embedder = TopicEmbedder()
-    pairs = [Embedded(m, embedder.embed([m.text])[0]) for m in MESSAGES[:4] if m.role == "user"]
+    pairs = [
+        Embedded(m, embedder.embed_passages([m.text])[0]) for m in MESSAGES[:4] if m.role == "user"
+    ]
     assert all(p.vector.shape == (32,) for p in pairs)

@@ -89,7 +89,11 @@ def expected_ids(
     config = drift_config(Settings(**OVERRIDES), embedder.version)
     users = [m for m in messages if m.role == "user"]
     vectors = dict(
-        zip((m.message_id for m in users), embedder.embed([m.text for m in users]), strict=True)
+        zip(
+            (m.message_id for m in users),
+            embedder.embed_passages([m.text for m in users]),
+            strict=True,
+        )
     )
     states: dict[str, TenantDrift] = {}
     alerts = []

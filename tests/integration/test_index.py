@@ -33,6 +33,7 @@ from weaviate.exceptions import WeaviateBaseError
 from flows.samples.generate import StreamGenerator
 from flows.topics import ensure_topics
 from models import load_embedder
+from operators.index.search import Serving
 from operators.index.segment import SegmentBuilder, SegmentState
 from operators.index.write_notices import WRITTEN_KEY
 from operators.index.writer import ALIAS, collection_name
@@ -591,8 +592,11 @@ def test_file_replay_is_idempotent_and_segments_every_message(pipeline, embedder
     assert len(expected) > 2 * 14  # several segments per conversation
     assert_matches(second, expected, embedder.dim)
     # A file is a held backfill, and every segment closes or ends with it: each stored
-    # vector is the embedding of the segment's whole text.
-    whole = embedder.embed([seg.text for seg in expected.values()])
+    # vector is the embedding of the segment's whole text, less its language's mean.
+    segments = list(expected.values())
+    whole = embedder.neutralize_languages(
+        embedder.embed_passages([seg.text for seg in segments]), [s.language for s in segments]
+    )
     for u, vector in zip(expected, whole, strict=True):
         assert np.allclose(second[u].vector["default"], vector, atol=1e-5)
 
@@ -620,11 +624,17 @@ def graphql(settings, query: str) -> dict:
     return resp.json()
 
 
+def written(embedder) -> Serving:
+    """The collection the pipeline wrote: whatever the dev alias serves, the queries read it."""
+    return Serving(ALIAS, collection_name(embedder.version), embedder.version)
+
+
 def test_no_query_of_one_tenant_returns_another_tenants_data(
     pipeline, weaviate_client, embedder, settings
 ) -> None:
     from flows.query import graphql_search, search
 
+    serving = written(embedder)
     a, b = pipeline["tenants"]
     objects = pipeline["second"]
     of_a = {u for u, o in objects.items() if o.properties["tenant"] == a}
@@ -633,7 +643,7 @@ def test_no_query_of_one_tenant_returns_another_tenants_data(
     vector = list(objects[target].vector["default"])
     words = pipeline["phrases"][a]
     token = words.split()[3]  # the one word no other text has
-    alias = weaviate_client.collections.get(ALIAS)
+    alias = weaviate_client.collections.get(serving.collection)
 
     def client_queries(tenant: str) -> dict[str, set[uuid.UUID]]:
         q = alias.with_tenant(tenant).query
@@ -656,11 +666,11 @@ def test_no_query_of_one_tenant_returns_another_tenants_data(
         for name, arg in args.items():
             body = graphql(
                 settings,
-                f'{{ Get {{ {ALIAS}(tenant: "{tenant}", limit: 50, {arg}) '
+                f'{{ Get {{ {serving.collection}(tenant: "{tenant}", limit: 50, {arg}) '
                 "{ tenant _additional { id } } } }",
             )
             assert "errors" not in body, body
-            rows = body["data"]["Get"][ALIAS]
+            rows = body["data"]["Get"][serving.collection]
             assert {r["tenant"] for r in rows} <= {tenant}
             out[name] = {uuid.UUID(r["_additional"]["id"]) for r in rows}
         return out
@@ -677,8 +687,8 @@ def test_no_query_of_one_tenant_returns_another_tenants_data(
 
     convs_of_b = {objects[u].properties["conversation_id"] for u in of_b}
     for hits in (
-        search(weaviate_client, embedder, b, words, limit=20),
-        graphql_search(settings, embedder, b, words, limit=20),
+        search(weaviate_client, b, words, limit=20, serving=serving),
+        graphql_search(settings, weaviate_client, serving, b, words, limit=20),
     ):
         assert hits and {h.conversation_id for h in hits} <= convs_of_b
         assert not any(words in h.text for h in hits)
@@ -706,12 +716,13 @@ def test_graphql_and_client_find_the_segment_of_a_fresh_phrase(
 ) -> None:
     from flows.query import graphql_search, search
 
+    serving = written(embedder)
     objects = pipeline["second"]
     for tenant, words in pipeline["phrases"].items():
         (target,) = [o for o in objects.values() if words in o.properties["text"]]
         for hits in (
-            search(weaviate_client, embedder, tenant, words),
-            graphql_search(settings, embedder, tenant, words),
+            search(weaviate_client, tenant, words, serving=serving),
+            graphql_search(settings, weaviate_client, serving, tenant, words),
         ):
             assert hits, tenant
             top = hits[0]

@@ -40,13 +40,14 @@ import httpx
 import pytest
 import redis
 import weaviate
-import weaviate.classes.config as wc
 from weaviate.classes.data import DataObject
 from weaviate.classes.tenants import Tenant
 
 from models import Embedder, load_embedder
+from models.paths import MINILM, MODELS_DIR
+from operators.index.search import MODEL_ALPHA
 from operators.index.write_notices import WriteNotices
-from operators.index.writer import segment_properties
+from operators.index.writer import create_collection, object_properties
 from schemas.segment import Segment
 from tests.integration import gateway_server as gs
 from tests.integration.search_server import SearchServer
@@ -140,6 +141,7 @@ NOTICE_OLD = seg("notices", "old", [f"the {NOTICE_WORD} kettle leaks"])
 NOTICE_NEW = seg("notices", "new", [f"my {NOTICE_WORD} kettle leaks as well"])
 SWAP_OLD = seg("swap", "old", ["restart the router, then wait a minute"])
 SWAP_NEW = seg("swap", "new", ["restart the modem, the router is fine"])
+SWAP_OTHER_MODEL = seg("swap", "minilm", ["restart the router from the app"])
 HUNG_SEGMENT = seg("hung", "wifi", ["the wifi drops every evening", "move the router"])
 
 
@@ -165,19 +167,6 @@ def ids_of(segments: Sequence[Segment]) -> set[str]:
 # -- Weaviate: collections of our own -----------------------------------------------------
 
 
-def create_collection(client: weaviate.WeaviateClient, name: str) -> None:
-    client.collections.create(
-        name,
-        multi_tenancy_config=wc.Configure.multi_tenancy(enabled=True),
-        vector_config=wc.Configure.Vectors.self_provided(
-            vector_index_config=wc.Configure.VectorIndex.hnsw(
-                distance_metric=wc.VectorDistances.COSINE
-            )
-        ),
-        properties=segment_properties(),
-    )
-
-
 def put(
     client: weaviate.WeaviateClient,
     collection: str,
@@ -186,14 +175,16 @@ def put(
 ) -> None:
     """Write `segments` whole, with their vectors, as the index writer does."""
     col = client.collections.get(collection)
-    vectors = embedder.embed([s.text for s in segments])
+    vectors = embedder.neutralize_languages(
+        embedder.embed_passages([s.text for s in segments]), [s.language for s in segments]
+    )
     now_ms = int(time.time() * 1000)
     by_tenant: dict[str, list[DataObject[Any, Any]]] = {}
     for s, vector in zip(segments, vectors, strict=True):
         by_tenant.setdefault(s.tenant, []).append(
             DataObject(
                 uuid=s.uuid,
-                properties=s.properties(embedder.version, now_ms),
+                properties=object_properties(s, embedder.version, now_ms),
                 vector=vector.tolist(),
             )
         )
@@ -216,6 +207,8 @@ class World:
     swap_old: str
     swap_new: str
     mismatch: str
+    other_model: str
+    minilm: Embedder
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +218,7 @@ def embedder() -> Embedder:
 
 @pytest.fixture(scope="module")
 def world(weaviate_client: weaviate.WeaviateClient, embedder: Embedder) -> Iterator[World]:
+    minilm = load_embedder(MODELS_DIR / MINILM.name, threads=1)
     w = World(
         client=weaviate_client,
         embedder=embedder,
@@ -234,8 +228,10 @@ def world(weaviate_client: weaviate.WeaviateClient, embedder: Embedder) -> Itera
         swap_old=generation(embedder.version),
         swap_new=generation(embedder.version),
         mismatch=generation("000000000000"),
+        minilm=minilm,
+        other_model=generation(minilm.version),
     )
-    collections = [w.main, w.swap_old, w.swap_new, w.mismatch]
+    collections = [w.main, w.swap_old, w.swap_new, w.mismatch, w.other_model]
     try:
         for name in collections:
             create_collection(weaviate_client, name)
@@ -256,6 +252,7 @@ def world(weaviate_client: weaviate.WeaviateClient, embedder: Embedder) -> Itera
         )
         put(weaviate_client, w.swap_old, embedder, [SWAP_OLD])
         put(weaviate_client, w.swap_new, embedder, [SWAP_NEW])
+        put(weaviate_client, w.other_model, w.minilm, [SWAP_OTHER_MODEL])
         weaviate_client.alias.create(alias_name=w.main_alias, target_collection=w.main)
         weaviate_client.alias.create(alias_name=w.swap_alias, target_collection=w.swap_old)
         yield w
@@ -538,7 +535,7 @@ def test_an_alias_on_another_models_collection_is_503(swap: SearchServer, world:
         for q in (question, "a question never asked"):  # cached or not
             response = search(swap, "swap", q, timeout_s=FAST_S)
             detail = refused(response, 503, "model_mismatch")["detail"]
-            assert world.mismatch in detail and world.embedder.version in detail
+            assert world.mismatch in detail and "not built here" in detail
             assert int(response.headers["Retry-After"]) >= 1
         ready = httpx.get(swap.url + "/readyz", timeout=FAST_S)
         assert ready.status_code == 503
@@ -548,6 +545,21 @@ def test_an_alias_on_another_models_collection_is_503(swap: SearchServer, world:
         point(world, swap, world.swap_old)
     assert httpx.get(swap.url + "/readyz", timeout=FAST_S).status_code == 200
     assert identity(ok(search(swap, "swap", question))["hits"]) == [identity_of(SWAP_OLD)]
+
+
+def test_an_alias_on_another_built_models_collection_is_searched_with_that_model(
+    swap: SearchServer, world: World
+) -> None:
+    question = "router restart again"
+    try:
+        point(world, swap, world.other_model)
+        answer = ok(search(swap, "swap", question))
+        assert answer["model_version"] == world.minilm.version != world.embedder.version
+        assert identity(answer["hits"]) == [identity_of(SWAP_OTHER_MODEL)]
+    finally:
+        point(world, swap, world.swap_old)
+    answer = ok(search(swap, "swap", question))
+    assert answer["model_version"] == world.embedder.version
 
 
 def test_a_new_segment_is_in_the_answer_once_the_ttl_has_passed(
@@ -738,9 +750,10 @@ def test_post_answers_as_get_does(main: SearchServer) -> None:
     assert posted["hits"] == got["hits"]
     assert posted["cached"] is True  # one cache for both
     assert posted["hits"][0]["conversation_id"] == f"{tenant('a')}-cancel"
-    # The defaults are GET's: k=5, alpha=0.5.
+    # The defaults are GET's: k=5, and alpha chosen from the question (MODEL_ALPHA for one
+    # in English with a multilingual model).
     defaults_post = ok(post(main, "a", {"q": "my parcel is late"}))
-    defaults_get = ok(search(main, "a", "my parcel is late", k=5, alpha=0.5))
+    defaults_get = ok(search(main, "a", "my parcel is late", k=5, alpha=MODEL_ALPHA))
     assert defaults_get["cached"] is True
     assert defaults_get["hits"] == defaults_post["hits"]
 

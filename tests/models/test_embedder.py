@@ -1,7 +1,8 @@
-"""The built int8 embedding model: agreement with fp32, batch independence, edge inputs.
+"""The built int8 embedding models: agreement with fp32, batch independence, edge inputs,
+for every model `make model` builds.
 
-Needs the model built by `make model` (python -m models.build); fails, never skips,
-when it is missing.
+Needs the models built by `make model` (python -m models.build); fails, never skips,
+when one is missing.
 """
 
 from __future__ import annotations
@@ -17,17 +18,18 @@ import pytest
 from models import Embedder, ModelNotBuiltError, load_embedder
 from models.build.command import main as build_main
 from models.manifest import MODEL_FILE, REFERENCE_FILE, Manifest, sha256_file
-from models.paths import MODEL_DIR_ENV, default_model_dir
+from models.paths import KNOWN_MODELS, MINILM, MODEL_DIR_ENV, MODELS_DIR, MULTILINGUAL
 
 # Agreement bounds of the issue, against the fp32 reference.
 MIN_MEAN_COSINE = 0.995
 MIN_COSINE = 0.97
 MIN_BATCH_INDEPENDENCE = 0.999
+MAX_SEQ_LENGTH = {MINILM.name: 256, MULTILINGUAL.name: 512}
 
 
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    path = default_model_dir()
+@pytest.fixture(scope="module", params=[m.name for m in KNOWN_MODELS])
+def model_dir(request: pytest.FixtureRequest) -> Path:
+    path = MODELS_DIR / request.param
     try:
         load_embedder(path)
     except ModelNotBuiltError as e:
@@ -57,7 +59,7 @@ def test_manifest_describes_the_model(model_dir: Path, embedder: Embedder) -> No
     assert len(manifest.version) == 12
     assert manifest.pooling == "mean"
     assert manifest.normalized
-    assert manifest.max_seq_length == 256
+    assert manifest.max_seq_length == MAX_SEQ_LENGTH[model_dir.name]
     assert manifest.agreement["int8_mean_cosine"] >= MIN_MEAN_COSINE
     assert manifest.agreement["int8_min_cosine"] >= MIN_COSINE
     assert manifest.agreement["int8_batch_independence_min_cosine"] >= MIN_BATCH_INDEPENDENCE
@@ -65,14 +67,17 @@ def test_manifest_describes_the_model(model_dir: Path, embedder: Embedder) -> No
 
 def test_a_second_build_changes_nothing(model_dir: Path) -> None:
     before = (model_dir / "manifest.json").read_bytes()
-    assert build_main(["--out", str(model_dir)]) == 0
+    assert build_main([]) == 0
     assert (model_dir / "manifest.json").read_bytes() == before
 
 
 def test_rebuilding_gives_the_same_model_and_version(model_dir: Path, tmp_path: Path) -> None:
     manifest = Manifest.read(model_dir)
     out = tmp_path / "model"
-    assert build_main(["--source", manifest.build_inputs["source"], "--out", str(out)]) == 0
+    flags = ["--int8-word-table"] if manifest.build_inputs.get("int8_word_table") else []
+    flags += ["--center-languages"] if "language_means" in manifest.build_inputs else []
+    source = manifest.build_inputs["source"]
+    assert build_main(["--source", source, "--out", str(out), *flags]) == 0
     rebuilt = Manifest.read(out)
     assert rebuilt.version == manifest.version
     assert sha256_file(out / MODEL_FILE) == sha256_file(model_dir / MODEL_FILE)
@@ -168,3 +173,77 @@ def test_runtime_needs_no_torch_or_onnx(model_dir: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_questions_and_passages_get_the_model_prefixes(embedder: Embedder) -> None:
+    manifest_prefixes = (embedder.query_prefix, embedder.passage_prefix)
+    question = "how do I cancel my order?"
+    np.testing.assert_allclose(
+        embedder.embed_queries([question]), embedder.embed([manifest_prefixes[0] + question])
+    )
+    np.testing.assert_allclose(
+        embedder.embed_passages([question]), embedder.embed([manifest_prefixes[1] + question])
+    )
+
+
+def test_only_the_multilingual_model_is_asymmetric_and_has_language_means() -> None:
+    e5 = load_embedder(MODELS_DIR / MULTILINGUAL.name)
+    minilm = load_embedder(MODELS_DIR / MINILM.name)
+    assert (e5.query_prefix, e5.passage_prefix) == ("query: ", "passage: ")
+    assert (minilm.query_prefix, minilm.passage_prefix) == ("", "")
+    assert sorted(e5.language_means) == ["en", "vi"]
+    assert minilm.language_means == {}
+
+
+def test_neutralizing_takes_the_language_mean_out() -> None:
+    e5 = load_embedder(MODELS_DIR / MULTILINGUAL.name)
+    vectors = e5.embed_passages(["Shop ơi đơn của em đâu rồi?", "Where is my order?", "ok"])
+    centered = e5.neutralize_languages(vectors, ["vi", "en", "und"])
+    np.testing.assert_allclose(np.linalg.norm(centered, axis=1), 1.0, atol=1e-5)
+    means = e5.language_means
+    overall = (means["vi"] + means["en"]) / 2
+    for row, mean in zip(range(3), (means["vi"], means["en"], overall), strict=True):
+        expected = vectors[row] - mean
+        assert float(centered[row] @ (expected / np.linalg.norm(expected))) > 0.99999
+
+
+def test_neutralizing_without_means_changes_nothing() -> None:
+    minilm = load_embedder(MODELS_DIR / MINILM.name)
+    vectors = minilm.embed_passages(["hello"])
+    assert minilm.neutralize_languages(vectors, ["en"]) is vectors
+
+
+def test_a_vietnamese_question_finds_its_english_answer_only_when_neutralized() -> None:
+    e5 = load_embedder(MODELS_DIR / MULTILINGUAL.name)
+    passages = [
+        "user: I typed the wrong delivery address, can you change it?\nagent: Sure, send me it.",
+        "user: Shop ơi cho em hỏi phí ship ra Hà Nội bao nhiêu?\nagent: Dạ 30.000đ ạ.",
+    ]
+    question = e5.embed_queries(["Tôi muốn đổi địa chỉ nhận hàng"])[0]
+    plain = e5.embed_passages(passages)
+    centered = e5.neutralize_languages(plain, ["en", "vi"])
+    assert float(centered[0] @ question) > float(centered[1] @ question)
+
+
+def test_decomposed_vietnamese_tokenizes_as_composed() -> None:
+    import unicodedata
+
+    e5 = load_embedder(MODELS_DIR / MULTILINGUAL.name)
+    text = "Tôi muốn hủy đơn hàng, giao chậm quá ạ"
+    decomposed = unicodedata.normalize("NFD", text)
+    assert decomposed != text
+    assert e5.token_ids([decomposed]) == e5.token_ids([text])
+
+
+def test_a_model_is_found_by_its_version(model_dir: Path) -> None:
+    from models import load_embedder_of_version
+
+    version = Manifest.read(model_dir).version
+    assert load_embedder_of_version(version).version == version
+
+
+def test_an_unknown_version_says_how_to_build_it() -> None:
+    from models import load_embedder_of_version
+
+    with pytest.raises(ModelNotBuiltError, match="no built embedding model has version 0ff1ce"):
+        load_embedder_of_version("0ff1ce")

@@ -18,6 +18,7 @@ from weaviate.exceptions import (
 )
 
 from operators.common.weaviate import WeaviateUnavailableError
+from operators.index.writer import segment_properties
 from schemas.segment import SegmentLine
 
 DIM = 8
@@ -220,6 +221,13 @@ class _Collection:
         self.tenants = _Tenants(store)
         self.query = SimpleNamespace(fetch_objects=self._fetch_objects)
         self.data = SimpleNamespace(insert_many=self._insert_many)
+        self.config = SimpleNamespace(get=self._config)
+
+    def _config(self) -> SimpleNamespace:
+        self.store._call("config.get")
+        return SimpleNamespace(
+            properties=[SimpleNamespace(name=p.name) for p in segment_properties()]
+        )
 
     def with_tenant(self, tenant: str) -> _Collection:
         return _Collection(self.store, tenant)
