@@ -147,7 +147,7 @@ def topic_pool() -> tuple[np.ndarray, np.ndarray]:
     rng = random.Random(0)
     texts_a = sorted({fill(rng.choice(TOPIC_A), rng) for _ in range(6000)})
     texts_b = sorted({fill(rng.choice(TOPIC_B), rng) for _ in range(6000)})
-    a, b = embedder.embed(texts_a), embedder.embed(texts_b)
+    a, b = embedder.embed_passages(texts_a), embedder.embed_passages(texts_b)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(path, a=a, b=b)
     return a, b
@@ -243,6 +243,10 @@ def embedding_candidates() -> list[Candidate]:
         Candidate("ADWIN(delta=0.01, clock=8)", ms(lambda: ADWIN(delta=0.01, clock=8))),
         Candidate("ADWIN(delta=0.002, clock=8)", ms(lambda: ADWIN(delta=0.002, clock=8))),
         Candidate(
+            "ADWIN(delta=0.01, clock=8) on z",
+            ms(lambda: ADWIN(delta=0.01, clock=8), standardize=True),
+        ),
+        Candidate(
             "PageHinkley(delta=0.5, threshold=15) on z",
             ms(lambda: PageHinkley(delta=0.5, threshold=15, mode="up"), standardize=True),
         ),
@@ -269,6 +273,10 @@ def rate_candidates(threshold: float) -> list[Candidate]:
         Candidate("ADWIN(delta=1e-3)", ms(lambda: ADWIN(delta=1e-3))),
         Candidate("ADWIN(delta=0.01, clock=8)", ms(lambda: ADWIN(delta=0.01, clock=8))),
         Candidate("ADWIN(delta=0.002, clock=8)", ms(lambda: ADWIN(delta=0.002, clock=8))),
+        Candidate(
+            "ADWIN(delta=0.01, clock=8) on z",
+            ms(lambda: ADWIN(delta=0.01, clock=8), standardize=True),
+        ),
         Candidate(
             "ADWIN(delta=0.002), no rate gate",
             lambda: MeanShift(
@@ -308,6 +316,10 @@ def accuracy_candidates() -> list[Candidate]:
         Candidate("ADWIN(delta=1e-4)", ms(lambda: ADWIN(delta=1e-4))),
         Candidate("ADWIN(delta=0.01, clock=8)", ms(lambda: ADWIN(delta=0.01, clock=8))),
         Candidate("ADWIN(delta=0.002, clock=8)", ms(lambda: ADWIN(delta=0.002, clock=8))),
+        Candidate(
+            "ADWIN(delta=0.01, clock=8) on z",
+            ms(lambda: ADWIN(delta=0.01, clock=8), standardize=True),
+        ),
         Candidate(
             "ADWIN(delta=0.002), no gate",
             lambda: MeanShift(

@@ -51,7 +51,7 @@ from flows.settings import Settings  # noqa: E402
 from flows.topics import ensure_topics  # noqa: E402
 from models import load_embedder  # noqa: E402
 from operators.common.weaviate import connect_weaviate  # noqa: E402
-from operators.index.writer import ALIAS, ensure_collection  # noqa: E402
+from operators.index.writer import collection_name, ensure_collection  # noqa: E402
 
 INGEST_METRICS_PORT = 9471
 INDEX_METRICS_PORT = 9472
@@ -245,7 +245,7 @@ def baseline(settings: Settings, seconds: float, rate: float) -> list[float]:
     tenant = f"benchbase{uuid.uuid4().hex[:8]}"
     col = client.collections.get(name)
     col.tenants.create([Tenant(name=tenant)])
-    prober = Prober(client, ALIAS)
+    prober = Prober(client, name)
     thread = threading.Thread(target=prober.run, daemon=True)
     thread.start()
     rand = random.Random(1)
@@ -255,7 +255,7 @@ def baseline(settings: Settings, seconds: float, rate: float) -> list[float]:
         phrase = f"basezq{uuid.uuid4().hex[:10]}"
         text = f"user: {rand.choice(USER_LINES)} {phrase}"
         sent = now_ms()
-        vec = embedder.embed([text])[0].tolist()
+        vec = embedder.embed_passages([text])[0].tolist()
         col.with_tenant(tenant).data.insert(
             {
                 "text": text,
@@ -377,7 +377,9 @@ def run_phases(
     pids: dict[str, list[int]],
 ) -> list[dict]:
     client = connect_weaviate(settings)
-    prober = Prober(client, ALIAS)
+    # The collection the index writes, whatever the alias serves (it may be an older model's).
+    version = load_embedder(settings.embedding_model_dir, settings.embedding_threads).version
+    prober = Prober(client, collection_name(version))
     probe_thread = threading.Thread(target=prober.run, daemon=True)
     probe_thread.start()
     producer = Producer({"bootstrap.servers": settings.kafka_brokers, "linger.ms": 0})

@@ -39,7 +39,7 @@ from models import load_embedder  # noqa: E402
 from operators.common.metrics import total  # noqa: E402
 from operators.common.weaviate import connect_weaviate  # noqa: E402
 from operators.index import metrics as index_metrics  # noqa: E402
-from operators.index.writer import ALIAS  # noqa: E402
+from operators.index.writer import collection_name  # noqa: E402
 from operators.index.writer import collection_name as pipeline_collection  # noqa: E402
 from operators.ingest import metrics as ingest_metrics  # noqa: E402
 
@@ -100,17 +100,17 @@ def main() -> None:
     stop.set()
 
     client = connect_weaviate(settings)
-    collection = client.collections.get(ALIAS)
+    embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
+    collection = client.collections.get(collection_name(embedder.version))  # what was written
     texts = [
         obj.properties["text"]
         for tenant in tenants
         for obj in collection.with_tenant(tenant).iterator(return_properties=["text"])
     ]
     sample = random.Random(7).sample(texts, min(args.baseline_sample, len(texts)))
-    embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
     started = time.perf_counter()
     for i in range(0, len(sample), 32):
-        embedder.embed(sample[i : i + 32])
+        embedder.embed_passages(sample[i : i + 32])
     embed_only = time.perf_counter() - started
     client.collections.get(pipeline_collection(embedder.version)).tenants.remove(tenants)
     client.close()

@@ -209,7 +209,7 @@ def load_corpus(tenants: list[str], conversations: int) -> Corpus:
         started = time.perf_counter()
         for t in tenants:
             texts = [_segment(t, r).text for r in rows[t]]
-            vectors[t] = np.asarray(embedder.embed(texts), dtype=np.float32)
+            vectors[t] = np.asarray(embedder.embed_passages(texts), dtype=np.float32)
             print(
                 f"[bench] embedded {len(texts)} segments of {t} "
                 f"({time.perf_counter() - started:.0f} s)",
@@ -721,7 +721,7 @@ class FreshWriter(threading.Thread):
                 if due > 0:
                     segs = self.source(due)
                     sent += due
-                    vectors = self.embedder.embed([s.text for s in segs])
+                    vectors = self.embedder.embed_passages([s.text for s in segs])
                     done = writer.write(segs, vectors)
                     if self.notices is not None:  # as the index step does after a write
                         self.notices.written({seg.tenant for seg, _ in done.stored})

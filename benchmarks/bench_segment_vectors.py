@@ -111,7 +111,7 @@ def main() -> None:
     for versions in plan:
         texts = [seg.text for seg in versions]
         baseline_tokens += sum(embedder.token_counts(texts))
-        for seg, vec in zip(versions, embedder.embed(texts), strict=True):
+        for seg, vec in zip(versions, embedder.embed_passages(texts), strict=True):
             whole[seg.uuid] = vec
             if not seg.final:
                 open_whole.append(vec)
@@ -125,7 +125,7 @@ def main() -> None:
     )
     for reembed_closed in (True, False):
         vectors = SegmentVectors(
-            embedder.embed, embedder.token_counts, reembed_closed=reembed_closed
+            embedder.embed_passages, embedder.token_counts, reembed_closed=reembed_closed
         )
         cpu = time.process_time()
         tokens = 0
@@ -156,7 +156,7 @@ def main() -> None:
     for seg in final:
         rendered = [line.rendered for line in seg.lines]
         weights = np.array([max(1, c - 2) for c in embedder.token_counts(rendered)])
-        total = weights @ embedder.embed(rendered)
+        total = weights @ embedder.embed_passages(rendered)
         lines_mean[seg.uuid] = total / np.linalg.norm(total)
     keys = [(seg.tenant, seg.conversation_id) for seg in final]
     topic = np.array([topics.get(k, "") for k in keys])
