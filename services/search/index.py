@@ -51,7 +51,8 @@ class WeaviateDown(Exception):
 class Index:
     def __init__(self, settings: SearchSettings, embedder: Embedder, threads: int) -> None:
         self.settings = settings
-        self._embedders: dict[str, Embedder | ModelMismatchError] = {embedder.version: embedder}
+        self._embedders: dict[str, Embedder] = {embedder.version: embedder}
+        self._missing: dict[str, ModelMismatchError] = {}  # looked for again at every read
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="search")
         self._client: weaviate.WeaviateClient | None = None
         self.serving: Serving | None = None
@@ -69,18 +70,18 @@ class Index:
         if serving is not None and serving.model_version not in self._embedders:
             try:  # one onnxruntime thread a search: parallelism is concurrency x workers
                 self._embedders[serving.model_version] = query_embedder(serving, threads=1)
+                self._missing.pop(serving.model_version, None)
             except ModelMismatchError as exc:
-                self._embedders[serving.model_version] = exc
+                self._missing[serving.model_version] = exc
         return serving
 
     def embedder_of(self, serving: Serving) -> Embedder:
         """The embedder of `serving`'s model; `ModelMismatchError` when it is not built."""
         found = self._embedders.get(serving.model_version)
-        if found is None:
-            raise ModelMismatchError(f"model {serving.model_version} is not loaded yet")
-        if isinstance(found, ModelMismatchError):
-            raise found
-        return found
+        if found is not None:
+            return found
+        missing = self._missing.get(serving.model_version)
+        raise missing or ModelMismatchError(f"model {serving.model_version} is not loaded yet")
 
     async def refresh(self) -> None:
         """Read the alias once; on failure keep the last target and note the problem."""
