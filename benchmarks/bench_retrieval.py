@@ -43,7 +43,13 @@ from models import Embedder, load_embedder  # noqa: E402
 from models.paths import KNOWN_MODELS, MODELS_DIR  # noqa: E402
 from operators.common.weaviate import connect_weaviate  # noqa: E402
 from operators.index.keywords import KEYWORD_PROPERTIES, folded, keyword_query  # noqa: E402
-from operators.index.search import default_alpha, hybrid  # noqa: E402
+from operators.index.search import (  # noqa: E402
+    KEYWORD_ALPHA,
+    MODEL_ALPHA,
+    default_alpha,
+    hybrid,
+    question_alpha,
+)
 from operators.index.writer import create_collection, object_properties  # noqa: E402
 from operators.ingest.normalize import detect_language  # noqa: E402
 from schemas.segment import Segment, SegmentLine  # noqa: E402
@@ -191,6 +197,14 @@ def methods(
             h.conversation_id for h in hybrid(client, name, TENANT, q, v, limit=DEPTH, alpha=alpha)
         ]
 
+    def by_rule(well_read: float) -> Search:
+        """The shipped rule with another alpha for the questions the model reads well."""
+
+        def search(q: str, v: np.ndarray) -> list[str]:
+            return at(well_read if question_alpha(q) == MODEL_ALPHA else KEYWORD_ALPHA)(q, v)
+
+        return search
+
     chosen |= {
         "before: Weaviate hybrid a=0.5, exact text": lambda q, v: fused(
             q, v, 0.5, relative, q, exact
@@ -198,6 +212,7 @@ def methods(
         "bm25 exact text only": lambda q, v: bm25(q, exact),
         "bm25 folded text only": lambda q, v: bm25(folded(q), ["text_folded"]),
         **{f"hybrid a={a}": at(a) for a in (0.3, 0.5, 0.7, 0.8, 0.9)},
+        **{f"hybrid a={a}, 0.5 when read poorly": by_rule(a) for a in (0.8, 0.9)},
         "Weaviate hybrid relative a=0.8": lambda q, v: fused(
             q, v, 0.8, relative, keyword_query(q), KEYWORD_PROPERTIES
         ),

@@ -99,15 +99,14 @@ def keyword_properties(client: weaviate.WeaviateClient, collection: str) -> list
     return list(KEYWORD_PROPERTIES) if has else ["text"]
 
 
-MODEL_ALPHA = 0.8
-"""The vector's weight for a question the model reads well: one with its diacritics, or
-in English."""
+MODEL_ALPHA = 1.0
+"""The vector's weight for a question the model reads well (with its diacritics, or in
+English, and no code in it): keywords add nothing there, and for a question asked across
+languages they pull the wrong conversations up (benchmarks/README.md, "Retrieval")."""
 KEYWORD_ALPHA = 0.5
-"""The vector's weight for a question it reads poorly: Vietnamese typed without marks, an
-order code, a name. On the retrieval set, the vector alone finds 0.56 of the unmarked
-questions' answers within 3 and keywords 1.00, while for the questions asked across
-languages keywords only pull the wrong conversations up (benchmarks/README.md,
-"Retrieval")."""
+"""The vector's weight for a question the model reads poorly: Vietnamese typed without
+marks, or one with a code in it (an order number, a product code). On the retrieval set
+the vector alone finds 0.56 of the unmarked questions' answers within 3, keywords 1.00."""
 
 
 MONOLINGUAL_ALPHA = 0.5
@@ -126,10 +125,12 @@ def question_alpha(question: str) -> float:
     """`MODEL_ALPHA`, or `KEYWORD_ALPHA` for a question the model reads poorly.
 
     >>> question_alpha("Tôi muốn hủy đơn hàng"), question_alpha("how do I cancel my order?")
-    (0.8, 0.8)
-    >>> question_alpha("toi muon huy don hang"), question_alpha("DH240501123")
+    (1.0, 1.0)
+    >>> question_alpha("toi muon huy don hang"), question_alpha("đơn DH240501123 đâu rồi?")
     (0.5, 0.5)
     """
+    if any(c.isdigit() for c in question):
+        return KEYWORD_ALPHA
     if question.isascii() and detect_language(question) != "en":
         return KEYWORD_ALPHA
     return MODEL_ALPHA

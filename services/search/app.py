@@ -57,8 +57,8 @@ SHADOW_TENANT = " shadow"
 
 
 ALPHA_DOC = (
-    "0 = keywords (BM25) only, 1 = vector only; by default 0.8, or 0.5 for a question "
-    "typed without diacritics or a code (0.5 for any question with a monolingual model)"
+    "0 = keywords (BM25) only, 1 = vector only; by default 1, or 0.5 for a question typed "
+    "without diacritics or with a digit in it (0.5 for any question with a monolingual model)"
 )
 
 

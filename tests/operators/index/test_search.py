@@ -72,6 +72,7 @@ def test_no_candidates_no_hits() -> None:
         ("How do I cancel my order?", MODEL_ALPHA),
         ("toi muon huy don hang", KEYWORD_ALPHA),
         ("DH240501123", KEYWORD_ALPHA),
+        ("đơn DH240501123 của em đâu rồi?", KEYWORD_ALPHA),
         ("ship COD duoc ko shop", KEYWORD_ALPHA),
     ],
 )
