@@ -40,7 +40,13 @@ from operators.common.metrics import REJECTED, total
 from operators.common.weaviate import connect_weaviate
 from operators.drift import metrics as drift_metrics
 from operators.index import metrics as index_metrics
-from operators.index.search import Serving, keyword_properties, serving_collection
+from operators.index.search import (
+    Serving,
+    default_alpha,
+    keyword_properties,
+    query_embedder,
+    serving_collection,
+)
 from operators.index.writer import ALIAS, collection_name
 from operators.ingest import metrics as ingest_metrics
 from operators.pii.redact import REDACTIONS
@@ -217,9 +223,11 @@ def main() -> int:
                 )
                 hits = graphql_search(settings, client, serving, tenant, question, limit=2)
             else:
+                alpha = default_alpha(question, query_embedder(serving))
+                sides = "the vector alone" if alpha == 1 else "vector and keywords fused"
                 console.print(
                     f"[dim]flows.query.search(client, {tenant!r}, question, limit=2): "
-                    f"near_vector and bm25 on {serving.collection}, fused[/]",
+                    f"alpha {alpha} ({sides}) on {serving.collection}[/]",
                     highlight=False,
                 )
                 hits = search(client, tenant, question, limit=2, serving=serving)
