@@ -28,8 +28,14 @@ def test_vietnamese_folds_to_ascii_whatever_its_normal_form(text: str) -> None:
 
 
 @given(st.text(max_size=60))
-def test_any_text_folds_and_keeps_its_words(text: str) -> None:
-    assert len(folded(text).split()) == len(unicodedata.normalize("NFC", text).split())
+def test_any_text_folds_word_by_word(text: str) -> None:
+    """Folding never joins or splits words; a word of marks alone folds away."""
+    words = [folded(word) for word in unicodedata.normalize("NFC", text).split()]
+    assert folded(text).split() == [word for word in words if word]
+
+
+def test_a_word_of_marks_alone_folds_to_nothing() -> None:
+    assert folded("a \u0300 b") == "a  b"
 
 
 def test_the_keyword_query_adds_the_folded_form_only_when_it_differs() -> None:
