@@ -239,7 +239,7 @@ def baseline(settings: Settings, seconds: float, rate: float) -> list[float]:
     """Embed + insert one object at a time straight into Weaviate; probe like the flows."""
     embedder = load_embedder(settings.embedding_model_dir, settings.embedding_threads)
     client = connect_weaviate(settings)
-    name = ensure_collection(client, embedder.version)
+    name = ensure_collection(client, collection_name(embedder.version))
     from weaviate.classes.tenants import Tenant
 
     tenant = f"benchbase{uuid.uuid4().hex[:8]}"

@@ -23,24 +23,49 @@ from bytewax.dataflow import Dataflow, Stream
 from flows import topics
 from flows.io import SourceRecord, output_sink, read_records, write_records
 from flows.settings import Settings, file_path
-from models import load_embedder
+from models import load_embedder, load_embedder_of_version
 from operators.common import metrics
 from operators.common.clock import wall_clock_ms
 from operators.common.kafka import value_text
 from operators.common.weaviate import connect_weaviate
+from operators.index.fanout import FanOutWriter, WriteTargets
 from operators.index.segment import segment_conversations
 from operators.index.step import index_segments
 from operators.index.write_notices import WriteNotices
-from operators.index.writer import SegmentWriter
+from operators.index.writer import Creates, SegmentWriter
 from schemas.guards import is_message
 from schemas.message import ChatMessage, Rejected
 
 
-def writer_for(settings: Settings, model_version: str) -> SegmentWriter:
-    """The index's writer: it retries outages itself, for `index_retry_s`; its client
+def writer_for(
+    settings: Settings,
+    model_version: str,
+    collection: str | None = None,
+    creates: Creates = "collection_and_alias",
+) -> SegmentWriter:
+    """A writer of the index: it retries outages itself, for `index_retry_s`; its client
     does not retry (or a single call could take a minute of the bound)."""
     connect = functools.partial(connect_weaviate, settings, client_retries=False)
-    return SegmentWriter(connect, model_version, retry_s=settings.index_retry_s)
+    return SegmentWriter(
+        connect,
+        model_version,
+        collection=collection,
+        creates=creates,
+        alias=settings.weaviate_alias,
+        retry_s=settings.index_retry_s,
+    )
+
+
+def fan_out_writer(settings: Settings, model_version: str) -> FanOutWriter:
+    """The live index's writer: every collection in rotation gets each stored segment."""
+    targets = WriteTargets(functools.partial(connect_weaviate, settings), settings.weaviate_alias)
+    return FanOutWriter(
+        model_version,
+        lambda name, version, creates: writer_for(settings, version, name, creates),
+        targets.get,
+        alias=settings.weaviate_alias,
+        embedder_of=lambda version: load_embedder_of_version(version, settings.embedding_threads),
+    )
 
 
 KAFKA_BACKFILL_HOLD_MS = 10_000
@@ -81,7 +106,7 @@ def index(
         neutralize=embedder.neutralize_languages,
         count_tokens=embedder.token_counts,
         reembed_closed=settings.index_reembed_closed,
-        writer=writer_for(settings, embedder.version),
+        writer=fan_out_writer(settings, embedder.version),
         on_written=WriteNotices(settings.redis_url).written
         if settings.index_write_notices
         else None,

@@ -99,6 +99,10 @@ class Segment:
         return max(chars, key=chars.__getitem__) if chars else "und"
 
     @property
+    def message_count(self) -> int:
+        return len(self.lines)
+
+    @property
     def new_lines(self) -> tuple[SegmentLine, ...]:
         return self.lines[self.new_from :]
 
@@ -116,6 +120,7 @@ class Segment:
             "last_event_time": _rfc3339(max(times)),
             "languages": sorted({line.language for line in self.lines}),
             "sources": sorted({line.source for line in self.lines}),
+            "language": self.language,
             "model_version": model_version,
             "indexed_at": _rfc3339(indexed_at_ms),
         }

@@ -42,3 +42,9 @@ WEAVIATE_ERRORS = Counter(
     "refused (their segments are dead letters) or unknown (retried, then dead letters).",
     ["kind"],
 )
+MIRRORED = Counter(
+    "headwater_index_mirrored_segments_total",
+    "Segment versions written to the other collections in rotation (one being built, or "
+    "one kept for a rollback), by collection and outcome: stored, stale, rejected, failed.",
+    ["collection", "outcome"],
+)

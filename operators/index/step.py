@@ -14,6 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import bytewax.operators as op
 import numpy as np
@@ -25,7 +26,7 @@ from operators.common.embed_batch import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT, bat
 from operators.index import metrics
 from operators.index.segment import TokenCounter
 from operators.index.vectors import OPEN_SEGMENTS, Embed, SegmentVectors
-from operators.index.writer import SegmentWriter
+from operators.index.writer import Written
 from schemas.message import Rejected
 from schemas.segment import Segment, latest_versions
 
@@ -36,6 +37,14 @@ MAX_REFINES_PENDING = 1_000
 """Refinements a bucket holds before it runs the oldest at once (a few KB each)."""
 
 Write = Callable[[list[Segment]], list[Rejected]]
+
+
+class Writer(Protocol):
+    """Stores segment versions with their vectors (`SegmentWriter`, `FanOutWriter`)."""
+
+    def write(self, segments: Sequence[Segment], vectors: np.ndarray) -> Written[Segment]: ...
+
+
 Neutralize = Callable[[np.ndarray, Sequence[str]], np.ndarray]
 
 
@@ -125,7 +134,7 @@ def index_segments(
     *,
     embed: Embed,
     count_tokens: TokenCounter,
-    writer: SegmentWriter,
+    writer: Writer,
     on_written: Callable[[set[str]], None] | None = None,
     neutralize: Neutralize | None = None,
     reembed_closed: bool = True,

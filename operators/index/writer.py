@@ -27,9 +27,10 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 import weaviate
@@ -56,7 +57,6 @@ from operators.index.failures import (
 )
 from operators.index.keywords import FOLDED, folded
 from schemas.message import Rejected
-from schemas.segment import Segment
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,20 @@ MAX_BACKOFF_S = 5.0
 """Back-off between attempts: 0.25 s, doubling, at most 5 s (and never past the bound)."""
 
 T = TypeVar("T")
+Creates = Literal["collection_and_alias", "collection", "nothing"]
+
+
+class CollectionGoneError(RuntimeError):
+    """A writer that creates nothing found its collection deleted (retired)."""
+
+
 Step = Callable[[weaviate.WeaviateClient], T]
 
 
-def collection_name(model_version: str) -> str:
-    return f"{ALIAS}_{model_version}"
+def collection_name(model_version: str, generation: int = 1, alias: str = ALIAS) -> str:
+    """`<alias>_<model version>`, with `_g<generation>` after it from the second build on."""
+    base = f"{alias}_{model_version}"
+    return base if generation == 1 else f"{base}_g{generation}"
 
 
 def _text(name: str, *, searchable: bool = False) -> wc.Property:
@@ -113,6 +122,7 @@ def segment_properties() -> list[wc.Property]:
             tokenization=wc.Tokenization.FIELD,
             index_searchable=False,
         ),
+        _text("language"),
         _text("model_version"),
         wc.Property(name="indexed_at", data_type=wc.DataType.DATE),
     ]
@@ -139,29 +149,46 @@ def create_collection(client: weaviate.WeaviateClient, name: str) -> None:
             raise
 
 
-def object_properties(seg: Segment, model_version: str, indexed_at_ms: int) -> dict[str, object]:
+class Storable(Protocol):
+    """What the writer stores: a segment version, or a stored segment being copied."""
+
+    @property
+    def uuid(self) -> uuid.UUID: ...
+
+    @property
+    def tenant(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def message_count(self) -> int: ...
+
+    def properties(self, model_version: str, indexed_at_ms: int) -> dict[str, object]: ...
+
+    def to_json(self) -> bytes: ...
+
+
+S = TypeVar("S", bound=Storable)
+
+
+def object_properties(seg: Storable, model_version: str, indexed_at_ms: int) -> dict[str, object]:
     """A segment's Weaviate object: its properties and the folded copy of its text."""
     return {**seg.properties(model_version, indexed_at_ms), FOLDED: folded(seg.text)}
 
 
-def ensure_collection(client: weaviate.WeaviateClient, model_version: str) -> str:
-    """Create the versioned collection and the alias when missing; the collection's name."""
-    name = collection_name(model_version)
+def ensure_collection(client: weaviate.WeaviateClient, name: str, alias: str = ALIAS) -> str:
+    """Create the collection, and the alias pointing at it when the alias is missing."""
     create_collection(client, name)
-    alias = client.alias.get(alias_name=ALIAS)
-    if alias is None:
+    found = client.alias.get(alias_name=alias)
+    if found is None:
         try:
-            client.alias.create(alias_name=ALIAS, target_collection=name)
+            client.alias.create(alias_name=alias, target_collection=name)
         except WeaviateBaseError:
-            if client.alias.get(alias_name=ALIAS) is None:
+            if client.alias.get(alias_name=alias) is None:
                 raise
-    elif alias.collection != name:
-        log.warning(
-            "alias %s points at %s; writing to %s (not through the alias)",
-            ALIAS,
-            alias.collection,
-            name,
-        )
+    elif found.collection != name:
+        log.info("alias %s points at %s; writing to %s too", alias, found.collection, name)
     return name
 
 
@@ -181,11 +208,11 @@ def add_missing_properties(client: weaviate.WeaviateClient, name: str) -> None:
 
 
 @dataclass(frozen=True)
-class Written:
+class Written(Generic[S]):
     """What one write did: segments stored (with when), skipped as stale, refused."""
 
-    stored: list[tuple[Segment, int]]
-    stale: list[Segment]
+    stored: list[tuple[S, int]]
+    stale: list[S]
     rejected: list[Rejected]
 
 
@@ -208,7 +235,10 @@ class SegmentWriter:
 
     `connect` opens a client; pass one opened with `client_retries=False`, so that
     `retry_s` bounds an outage (the client's own retries would add a minute per call).
-    `sleep` and `monotonic` are for tests.
+    `collection` names the collection (default `<alias>_<model version>`); `creates` says
+    what the writer sets up when it connects: the collection and, when missing, the alias
+    pointing at it; the collection only; or nothing (a collection that is gone raises
+    `CollectionGoneError`). `sleep` and `monotonic` are for tests.
     """
 
     def __init__(
@@ -216,6 +246,9 @@ class SegmentWriter:
         connect: Callable[[], weaviate.WeaviateClient],
         model_version: str,
         *,
+        collection: str | None = None,
+        creates: Creates = "collection_and_alias",
+        alias: str = ALIAS,
         retry_s: float = 60.0,
         clock: Clock = wall_clock_ms,
         sleep: Callable[[float], None] = time.sleep,
@@ -223,6 +256,9 @@ class SegmentWriter:
     ) -> None:
         self._connect = connect
         self._model_version = model_version
+        self._name = collection or collection_name(model_version, alias=alias)
+        self._creates = creates
+        self._alias = alias
         self._retry_s = retry_s
         self._clock = clock
         self._sleep = sleep
@@ -237,20 +273,24 @@ class SegmentWriter:
 
     @property
     def name(self) -> str:
-        return collection_name(self._model_version)
+        return self._name
 
-    def write(self, segments: Sequence[Segment], vectors: np.ndarray) -> Written:
+    @property
+    def model_version(self) -> str:
+        return self._model_version
+
+    def write(self, segments: Sequence[S], vectors: np.ndarray) -> Written[S]:
         """Store segments (one version each) with their vectors.
 
         Returns what was stored, what was stale and the dead letters of what Weaviate
         refused; raises `WeaviateUnavailableError` when Weaviate stays out of reach for
         `retry_s`.
         """
-        by_tenant: dict[str, list[tuple[Segment, np.ndarray]]] = {}
+        by_tenant: dict[str, list[tuple[S, np.ndarray]]] = {}
         for seg, vec in zip(segments, vectors, strict=True):
             by_tenant.setdefault(seg.tenant, []).append((seg, vec))
-        stored: list[tuple[Segment, int]] = []
-        stale: list[Segment] = []
+        stored: list[tuple[S, int]] = []
+        stale: list[S] = []
         rejected: list[Rejected] = []
         with self._lock:
             for tenant, items in by_tenant.items():
@@ -271,8 +311,8 @@ class SegmentWriter:
     # --- one tenant's segments --------------------------------------------------------
 
     def _write_tenant(
-        self, tenant: str, items: list[tuple[Segment, np.ndarray]]
-    ) -> tuple[list[tuple[Segment, int]], list[Segment], list[Rejected]]:
+        self, tenant: str, items: list[tuple[S, np.ndarray]]
+    ) -> tuple[list[tuple[S, int]], list[S], list[Rejected]]:
         ids = [seg.uuid for seg, _ in items]
         try:
             self._run(lambda client: self._ensure_tenant(client, tenant), f"tenant {tenant!r}")
@@ -282,18 +322,18 @@ class SegmentWriter:
             )
         except Refused as exc:
             return [], [], [self._dead_letter(seg, exc.message) for seg, _ in items]
-        fresh = [(s, v) for s, v in items if len(s.lines) >= counts.get(s.uuid, 0)]
-        stale = [s for s, _ in items if len(s.lines) < counts.get(s.uuid, 0)]
+        fresh = [(s, v) for s, v in items if s.message_count >= counts.get(s.uuid, 0)]
+        stale = [s for s, _ in items if s.message_count < counts.get(s.uuid, 0)]
         if not fresh:
             return [], stale, []
         stored, rejected = self._insert(tenant, fresh)
         return stored, stale, rejected
 
     def _insert(
-        self, tenant: str, items: list[tuple[Segment, np.ndarray]]
-    ) -> tuple[list[tuple[Segment, int]], list[Rejected]]:
+        self, tenant: str, items: list[tuple[S, np.ndarray]]
+    ) -> tuple[list[tuple[S, int]], list[Rejected]]:
         """Insert; refused objects are dead letters, the others are sent again."""
-        stored: list[tuple[Segment, int]] = []
+        stored: list[tuple[S, int]] = []
         rejected: list[Rejected] = []
         pending = [(seg, vec.tolist()) for seg, vec in items]
         last_error: dict[object, str] = {}
@@ -447,7 +487,12 @@ class SegmentWriter:
         if self._client is None:
             client = self._connect()
             try:
-                ensure_collection(client, self._model_version)
+                if self._creates == "collection_and_alias":
+                    ensure_collection(client, self.name, self._alias)
+                elif self._creates == "collection":
+                    create_collection(client, self.name)
+                elif not client.collections.exists(self.name):
+                    raise CollectionGoneError(f"collection {self.name} does not exist")
                 tenants = set(client.collections.get(self.name).tenants.get())
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -468,7 +513,7 @@ class SegmentWriter:
         self._ensure_tenant(client, tenant)  # a reconnect forgot which tenants exist
         return client.collections.get(self.name).with_tenant(tenant)
 
-    def _dead_letter(self, seg: Segment, message: str) -> Rejected:
+    def _dead_letter(self, seg: Storable, message: str) -> Rejected:
         return _dead_letter(seg, message, self._clock())
 
 
@@ -498,7 +543,7 @@ def _insert_many(collection, objects: list[DataObject[Any, Any]]) -> dict[int, s
     return {i: e.message for i, e in result.errors.items()}
 
 
-def _dead_letter(seg: Segment, message: str, at_ms: int) -> Rejected:
+def _dead_letter(seg: Storable, message: str, at_ms: int) -> Rejected:
     return Rejected(
         reason="index_rejected",
         errors=(message,),
