@@ -113,6 +113,26 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How long Weaviate outages are retried before the flow stops."
     )
 
+    reindex_model_dir: Path | None = Field(
+        None,
+        description="Built model a reindex embeds with; unset: `embedding_model_dir` (the "
+        "default model).",
+    )
+    reindex_tenants: list[str] = Field(
+        default_factory=list,
+        description='Tenants a reindex copies (JSON list, e.g. `["acme"]`); empty: all.',
+    )
+    reindex_shards_per_tenant: int = Field(
+        1, ge=1, le=256, description="Shards (UUID ranges) each tenant splits into over workers."
+    )
+    reindex_page_size: int = Field(
+        32, ge=1, le=1000, description="Stored segments a reindex reads and embeds at a time."
+    )
+    reindex_dir: Path = Field(
+        Path(".cache/reindex"),
+        description="Recovery state and cost reports of `python -m flows.reindex build`.",
+    )
+
     drift_source: str = Field(
         "kafka:chat.messages,chat.feedback",
         description="Input of the drift flow: `kafka:<topic>[,<topic>...]` carrying "
@@ -174,6 +194,11 @@ class Settings(BaseSettings):
     weaviate_grpc_port: int = Field(50051, ge=1, le=65535)
     weaviate_api_key: SecretStr | None = Field(
         None, description="Set when Weaviate runs with API-key authentication."
+    )
+    weaviate_alias: str = Field(
+        "ChatSegment",
+        pattern=r"^[A-Z][A-Za-z0-9]*$",
+        description="The alias queries read; its collections are `<alias>_<model version>`.",
     )
     redis_url: str = "redis://127.0.0.1:6379/0"
 

@@ -36,6 +36,11 @@ EXPECTED_DEFAULTS = {
     "index_write_notices": True,
     "index_reembed_closed": True,
     "index_retry_s": 60.0,
+    "reindex_model_dir": None,
+    "reindex_tenants": [],
+    "reindex_shards_per_tenant": 1,
+    "reindex_page_size": 32,
+    "reindex_dir": Path(".cache/reindex"),
     "drift_source": "kafka:chat.messages,chat.feedback",
     "drift_sink": None,
     "drift_cooldown_s": 3600.0,
@@ -51,6 +56,7 @@ EXPECTED_DEFAULTS = {
     "weaviate_url": "http://127.0.0.1:8080",
     "weaviate_grpc_port": 50051,
     "weaviate_api_key": None,
+    "weaviate_alias": "ChatSegment",
     "redis_url": "redis://127.0.0.1:6379/0",
 }
 
@@ -106,6 +112,8 @@ def test_reads_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("HEADWATER_DEDUP_TTL_S", "0"),
         ("HEADWATER_ALLOWED_LATENESS_S", "-1"),
         ("HEADWATER_WEAVIATE_GRPC_PORT", "70000"),
+        ("HEADWATER_WEAVIATE_ALIAS", "chat-segment"),
+        ("HEADWATER_REINDEX_SHARDS_PER_TENANT", "0"),
     ],
 )
 def test_rejects_bad_values_with_the_setting_named(
