@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from flows.settings import Settings
+from schemas.action import RetrainRequest
 from schemas.alert import DriftAlert
 from schemas.message import ChatMessage, Feedback, Rejected
 from schemas.pii_audit import PiiAudit
@@ -62,8 +63,12 @@ FEEDBACK = RecordTopic("chat.feedback", Feedback, "feedback.jsonl")
 REJECTED = RecordTopic("chat.rejected", Rejected, "rejected.jsonl")
 PII_AUDIT = RecordTopic("pii.audit", PiiAudit, "pii_audit.jsonl")
 ALERTS = RecordTopic("drift.alerts", DriftAlert, "alerts.jsonl")
+TRAINING_REQUESTS = RecordTopic("training.requests", RetrainRequest, "training_requests.jsonl")
 
-ALL_TOPICS = (*RAW_TOPICS, *(t.name for t in (MESSAGES, REJECTED, FEEDBACK, PII_AUDIT, ALERTS)))
+ALL_TOPICS = (
+    *RAW_TOPICS,
+    *(t.name for t in (MESSAGES, REJECTED, FEEDBACK, PII_AUDIT, ALERTS, TRAINING_REQUESTS)),
+)
 
 
 def ensure_topics(

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from schemas.action import ActionAudit, RetrainRequest
 from schemas.alert import DriftAlert
 from schemas.message import ChatMessage, Feedback, Rejected
 from schemas.pii_audit import PiiAudit
@@ -32,8 +33,11 @@ BOUNDARY_RECORDS: dict[str, type[BaseModel]] = {
     "chat.feedback": Feedback,
     "pii.audit": PiiAudit,
     "drift.alerts": DriftAlert,
+    "training.requests": RetrainRequest,
+    "actions.audit": ActionAudit,  # a line of the actions flow's audit log
 }
-"""File stem (the topic, or `raw.envelope` for the raw topics) -> record model."""
+"""File stem (the topic, `raw.envelope` for the raw topics, `actions.audit` for the audit
+log's lines) -> record model."""
 
 
 def json_schema(model: type[BaseModel]) -> dict[str, Any]:

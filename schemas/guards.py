@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypeGuard
 
+from schemas.alert import DriftAlert
 from schemas.message import ChatMessage, Feedback, Rejected
 
 
@@ -17,3 +18,7 @@ def is_feedback(record: object) -> TypeGuard[Feedback]:
 
 def is_rejected(record: object) -> TypeGuard[Rejected]:
     return isinstance(record, Rejected)
+
+
+def is_alert(record: object) -> TypeGuard[DriftAlert]:
+    return isinstance(record, DriftAlert)

@@ -59,6 +59,8 @@ def test_every_boundary_record_has_exactly_one_file() -> None:
                 "chat.feedback",
                 "pii.audit",
                 "drift.alerts",
+                "training.requests",
+                "actions.audit",
             )
         }
     )
@@ -237,12 +239,28 @@ def valid_record(stem: str) -> dict[str, Any]:
                 "last_id": "b",
             },
         },
+        "actions.audit": {
+            "alert_id": "a-1",
+            "action": "reindex",
+            "tenant": "acme",
+            "decision": "planned",
+            "at": "2024-05-01T03:00:01.000Z",
+            "detail": {"plan": {"segments": 3}},
+        },
         "raw.envelope": {
             "source": "zalo",
             "tenant": "acme",
             "received_at": 1714532400123,
             "payload": {"event_name": "user_send_text"},
         },
+    }
+    alert = records["drift.alerts"]
+    records["training.requests"] = {
+        "request_id": alert["alert_id"],
+        **{k: alert[k] for k in ("alert_id", "tenant", "model_version", "signal", "detector")},
+        "severity": alert["severity"],
+        "requested_at": "2024-05-01T03:00:01.000Z",
+        "alert": alert,
     }
     return records[stem]
 
@@ -296,6 +314,10 @@ def test_a_wrong_type_in_any_required_field_is_refused(stem: str) -> None:
         ("raw.envelope", ["received_at"], -1),
         ("raw.envelope", ["payload"], [1, 2]),
         ("pii.audit", ["start"], -1),
+        ("training.requests", ["requested_at"], 1714532401000),
+        ("training.requests", ["alert", "action"], "panic"),
+        ("actions.audit", ["decision"], "maybe"),
+        ("actions.audit", ["detail"], None),
     ],
 )
 def test_the_validator_refuses_a_broken_field(stem: str, path: list, value: Any) -> None:
