@@ -178,6 +178,30 @@ class Settings(BaseSettings):
         description="A toxicity alert needs the window's toxic-reply rate at or above this.",
     )
 
+    actions_source: str = Field(
+        "kafka:drift.alerts",
+        description="Input of the actions flow: `kafka:<topic>[,<topic>...]` carrying "
+        "drift.alerts JSON, or `file:<dir>` with a drift file sink's alerts.jsonl.",
+    )
+    actions_sink: str | None = Field(
+        None,
+        description="Where the actions flow writes retrain requests and dead letters: `kafka` "
+        "(topics training.requests and chat.rejected) or `file:<dir>` "
+        "(<dir>/training_requests.jsonl, <dir>/rejected.jsonl); unset: `sink` when that is "
+        "kafka or file:, else kafka.",
+    )
+    actions_reindex: Literal["plan", "start"] = Field(
+        "plan",
+        description="What a reindex alert does: `plan` runs `python -m flows.reindex plan`, "
+        "`start` launches `python -m flows.reindex build` for the alert's tenant.",
+    )
+    actions_audit_path: Path = Field(
+        Path(".cache/actions/audit.jsonl"),
+        description="The actions flow's append-only audit log (one JSON line a decision); "
+        "the alerts it records as acted on are never acted on again. Reindex build logs "
+        "go next to it.",
+    )
+
     kafka_brokers: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(4, ge=1, description="Partitions of topics Headwater creates.")
     kafka_start: Literal["beginning", "end"] = Field(
@@ -221,6 +245,16 @@ class Settings(BaseSettings):
     @classmethod
     def _drift_sink_scheme(cls, value: str | None) -> str | None:
         return _named_or_file_dir("drift_sink", ("kafka",), value)
+
+    @field_validator("actions_source")
+    @classmethod
+    def _actions_source_scheme(cls, value: str) -> str:
+        return _file_or_kafka("actions_source", "<dir>", value)
+
+    @field_validator("actions_sink")
+    @classmethod
+    def _actions_sink_scheme(cls, value: str | None) -> str | None:
+        return _named_or_file_dir("actions_sink", ("kafka",), value)
 
     @field_validator("drift_reference_file")
     @classmethod
