@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import logging
 import os
 import resource
@@ -55,7 +56,7 @@ from operators.reindex.copy import Reembedder
 from operators.reindex.plan import Plan, make_plan, tenant_counts
 from operators.reindex.registry import RETIRE_GRACE_S, Registry, RegistryError
 from operators.reindex.report import CostReport, read_reports
-from operators.reindex.source import StoredSegments
+from operators.reindex.source import CopiedSegments
 from operators.reindex.stored import shards
 
 log = logging.getLogger(__name__)
@@ -104,19 +105,19 @@ def build(collection: str | None = None, report: str | None = None, **overrides:
     if target == source:
         raise ReindexError(f"{target} is the collection the alias serves; build another")
     flow = Dataflow("reindex")
-    pages = op.input(
-        "read",
+    reembedder = Reembedder(embedder, writer_for(settings, embedder.version, target, "collection"))
+    copied = op.input(
+        "copy",
         flow,
-        StoredSegments(
+        CopiedSegments(
             functools.partial(connect_weaviate, settings),
             source,
             shards(tenants, settings.reindex_shards_per_tenant),
+            reembedder.copy,
             page_size=settings.reindex_page_size,
             retry_s=settings.index_retry_s,
         ),
     )
-    reembedder = Reembedder(embedder, writer_for(settings, embedder.version, target, "collection"))
-    copied = op.map("copy", pages, lambda page: (page[0], reembedder.copy(page[1])))
     op.output("report", copied, CostReport(report))
     return flow
 
@@ -275,14 +276,15 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(
             f"building {entry.collection} (model {entry.model_version}) from {source}", flush=True
         )
-        tenants = settings.reindex_tenants or gate.tenants_of(client, source)
+        state = build_state(settings, entry.collection)
+        if args.fresh and state.exists():
+            shutil.rmtree(state)
+        tenants = _pinned(state, settings.reindex_tenants or gate.tenants_of(client, source))
+        settings = settings.model_copy(update={"reindex_tenants": tenants})
         plan = make_plan(
             client, source, entry.collection, tenants, embedder, processes=args.processes
         )
         print(plan.describe(), flush=True)
-        state = settings.reindex_dir / entry.collection
-        if args.fresh and state.exists():
-            shutil.rmtree(state)
         if not (state / "recovery").exists():
             (state / "recovery").mkdir(parents=True)
             init_db_dir(state / "recovery", args.processes * args.workers)
@@ -333,6 +335,32 @@ def cmd_build(args: argparse.Namespace) -> int:
         )
         print(f"next: python -m flows.reindex swap --collection {entry.collection}")
     return 0
+
+
+def build_state(settings: Settings, collection: str) -> Path:
+    """Where a build of `collection` keeps its checkpoints and reports: one directory per
+    selection (the tenants named, or all, and the shards), so the same command resumes
+    and another selection starts its own."""
+    named = settings.reindex_tenants
+    digest = hashlib.sha256("\x1f".join(sorted(named)).encode()).hexdigest()[:10]
+    selection = f"tenants-{digest}" if named else "all"
+    return (
+        settings.reindex_dir
+        / collection
+        / f"{selection}-shards{settings.reindex_shards_per_tenant}"
+    )
+
+
+def _pinned(state: Path, tenants: Sequence[str]) -> list[str]:
+    """The tenants of a build, fixed by its first run: a resumed run reads the same
+    shards (a tenant created since reaches the new collection through the live index and
+    the catch-up before the swap)."""
+    path = state / "tenants.json"
+    if path.exists():
+        return list(orjson.loads(path.read_bytes()))
+    state.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(sorted(tenants)))
+    return sorted(tenants)
 
 
 def _metrics_ports(base: int, processes: int) -> list[int]:
