@@ -7,6 +7,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from models import Embedder
 from operators.index.writer import SegmentWriter
 from operators.reindex import metrics
@@ -45,6 +47,12 @@ class Reembedder:
         vectors = self.embedder.neutralize_languages(
             self.embedder.embed_passages(texts), [s.language for s in segments]
         )
+        return self.write(segments, vectors, tokens=tokens)
+
+    def write(
+        self, segments: Sequence[StoredSegment], vectors: np.ndarray, *, tokens: int
+    ) -> Copied:
+        """Write segments with their vectors (embedded by this model)."""
         written = self.writer.write(segments, vectors)
         for rejected in written.rejected:
             log.warning(

@@ -20,12 +20,14 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import numpy as np
 import weaviate
 from weaviate.classes.query import Filter, Sort
 
 from models import Embedder
-from operators.index.search import default_alpha, hybrid
+from operators.index.search import default_alpha, hybrid, model_version_of
 from operators.reindex.copy import Reembedder
 from operators.reindex.stored import COPIED, StoredSegment
 
@@ -58,7 +60,11 @@ def catch_up(
     reembedder: Reembedder,
     tenants: Sequence[str] | None = None,
 ) -> dict[str, int]:
-    """Copy to `target` each segment it lacks or holds shorter; the count per tenant."""
+    """Copy to `target` each segment it lacks or holds shorter; the count per tenant.
+
+    When both collections are of one model (a new generation, or one tenant rebuilt), the
+    source's vectors are copied as they are instead of embedded again."""
+    same_model = model_version_of(source) == reembedder.embedder.version
     source_base = client.collections.get(source)
     target_base = client.collections.get(target)
     have_target = set(target_base.tenants.get())
@@ -82,8 +88,14 @@ def catch_up(
                 filters=Filter.by_id().contains_any(lacking),
                 limit=len(lacking),
                 return_properties=list(COPIED),
+                include_vector=same_model,
             )
-            copied = reembedder.copy([StoredSegment(o.uuid, o.properties) for o in found.objects])
+            segments = [StoredSegment(o.uuid, o.properties) for o in found.objects]
+            if same_model:
+                vectors = np.array([_vector(o.vector) for o in found.objects], dtype=np.float32)
+                copied = reembedder.write(segments, vectors, tokens=0)
+            else:
+                copied = reembedder.copy(segments)
             have_target.add(tenant)
             count += copied.stored
         repaired[tenant] = count
@@ -186,7 +198,7 @@ def _without_vector(view, dim: int) -> int:
         if not found.objects:
             return missing
         for o in found.objects:
-            vector = o.vector.get("default") if isinstance(o.vector, dict) else o.vector
+            vector = _vector(o.vector)
             if vector is None or len(vector) != dim:
                 missing += 1
         after = found.objects[-1].uuid
@@ -230,6 +242,10 @@ def _question(text: str) -> str:
         if line.startswith("user: "):
             return line.removeprefix("user: ").strip()
     return lines[0].partition(": ")[2].strip() if lines else ""
+
+
+def _vector(stored: object) -> Any:
+    return stored.get("default") if isinstance(stored, dict) else stored
 
 
 def _int(value: object) -> int:

@@ -414,3 +414,29 @@ def test_swap_rollback_and_swap_again_under_queries_and_live_messages(
     retired = reindex(env, "retire", "--grace-s", "0")
     assert f"retired: {source}" in retired.stdout
     assert not weaviate_client.collections.exists(source)
+
+
+def test_one_tenant_rebuilt_alone_swaps_in_with_the_others_copied(
+    minilm_index: str, alias: str, env: dict[str, str], weaviate_client
+) -> None:
+    serving = serving_collection(weaviate_client, alias).collection
+    umbrella = len(uuids(weaviate_client, serving, "umbrella"))
+    built = reindex(env, "build", "--tenant", "umbrella", "--new-generation")
+    assert built.returncode == 0, built.stderr
+    assert f"plan: {umbrella} segments of 1 tenants" in built.stdout
+    rebuilt = f"{serving}_g2"
+    assert rebuilt in built.stdout
+    assert count(weaviate_client, rebuilt) == umbrella
+
+    swapped = reindex(env, "swap")
+    assert swapped.returncode == 0, swapped.stdout + swapped.stderr
+    everyone = weaviate_client.collections.get(serving).tenants.get()  # with the live ones
+    others = sum(len(uuids(weaviate_client, serving, t)) for t in everyone if t != "umbrella")
+    assert f"catch-up: {others:,} segments copied to {rebuilt}" in swapped.stdout
+    assert serving_collection(weaviate_client, alias).collection == rebuilt
+
+    def vectors(collection: str) -> dict:
+        view = weaviate_client.collections.get(collection).with_tenant("acme")
+        return {o.uuid: o.vector["default"] for o in view.iterator(include_vector=True)}
+
+    assert vectors(rebuilt) == vectors(serving)  # copied, not embedded again
