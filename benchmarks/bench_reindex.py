@@ -231,9 +231,8 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: |")
     for phase in ("idle", "during the build"):
         lat = np.array(queries.latencies.get(phase, [0.0])) * 1000
-        print(
-            f"| {phase} | {len(lat)} | {np.percentile(lat, 50):.0f} | {np.percentile(lat, 95):.0f} |"
-        )
+        p50, p95 = np.percentile(lat, 50), np.percentile(lat, 95)
+        print(f"| {phase} | {len(lat)} | {p50:.0f} | {p95:.0f} |")
     print(f"query errors: {queries.errors}")
 
     client.alias.delete(alias_name=alias)
