@@ -113,7 +113,7 @@ def build(collection: str | None = None, report: str | None = None, **overrides:
             functools.partial(connect_weaviate, settings),
             source,
             shards(tenants, settings.reindex_shards_per_tenant),
-            reembedder.copy,
+            reembedder,
             page_size=settings.reindex_page_size,
             retry_s=settings.index_retry_s,
         ),

@@ -28,6 +28,15 @@ class Copied:
     tokens: int
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """A page embedded, not written yet."""
+
+    segments: Sequence[StoredSegment]
+    vectors: np.ndarray
+    tokens: int
+
+
 class Reembedder:
     """Embeds stored segments' texts as passages with `embedder` (language means taken
     out, as the live index does) and writes them with `writer`.
@@ -40,14 +49,22 @@ class Reembedder:
         self.writer = writer
 
     def copy(self, segments: Sequence[StoredSegment]) -> Copied:
-        if not segments:
-            return Copied(0, 0, 0, 0, 0)
+        return self.write_embedded(self.embed(segments))
+
+    def embed(self, segments: Sequence[StoredSegment]) -> Embedded:
         texts = [s.text for s in segments]
+        if not texts:
+            return Embedded(segments, np.empty((0, self.embedder.dim), np.float32), 0)
         tokens = sum(self.embedder.token_counts(texts))
         vectors = self.embedder.neutralize_languages(
             self.embedder.embed_passages(texts), [s.language for s in segments]
         )
-        return self.write(segments, vectors, tokens=tokens)
+        return Embedded(segments, vectors, tokens)
+
+    def write_embedded(self, embedded: Embedded) -> Copied:
+        if not embedded.segments:
+            return Copied(0, 0, 0, 0, 0)
+        return self.write(embedded.segments, embedded.vectors, tokens=embedded.tokens)
 
     def write(
         self, segments: Sequence[StoredSegment], vectors: np.ndarray, *, tokens: int
