@@ -20,6 +20,7 @@ from operators.reindex.registry import (
     RegistryError,
     generation_of,
 )
+from tests.integration.aliases import drop_alias
 
 
 class Clock:
@@ -34,15 +35,7 @@ class Clock:
 def alias(weaviate_client) -> Iterator[str]:
     name = f"Rg{uuid.uuid4().hex[:10]}"
     yield name
-    if weaviate_client.alias.get(alias_name=name) is not None:
-        weaviate_client.alias.delete(alias_name=name)
-    for collection in weaviate_client.collections.list_all(simple=True):
-        if collection.startswith(f"{name}_"):
-            weaviate_client.collections.delete(collection)
-    if weaviate_client.collections.exists(REGISTRY):
-        weaviate_client.collections.get(REGISTRY).data.delete_many(
-            where=Filter.by_property("alias").equal(name)
-        )
+    drop_alias(weaviate_client, name)
 
 
 @pytest.fixture

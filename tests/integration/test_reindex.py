@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from bytewax.testing import run_main
 from confluent_kafka import Producer
-from weaviate.classes.query import Filter
 
 from flows import pipeline
 from flows.query import search
@@ -31,11 +30,11 @@ from flows.topics import MESSAGES, ensure_topics
 from models import load_embedder
 from models.paths import MINILM, MODELS_DIR, MULTILINGUAL
 from operators.index.search import default_alpha, hybrid, query_embedder, serving_collection
-from operators.reindex.registry import REGISTRY
 from operators.reindex.report import read_reports
 from operators.reindex.source import Cursor
 from operators.reindex.stored import COPIED, shards
 from schemas.message import ChatMessage
+from tests.integration.aliases import drop_alias
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "flows/samples/pipeline_sample.jsonl"
@@ -89,14 +88,7 @@ def minilm_index(alias: str, state: Path, weaviate_client) -> Iterator[str]:
     serving = serving_collection(weaviate_client, alias)
     assert serving is not None and serving.model_version == load_embedder(MINILM_DIR).version
     yield serving.collection
-    weaviate_client.alias.delete(alias_name=alias)
-    for name in weaviate_client.collections.list_all(simple=True):
-        if name.startswith(f"{alias}_"):
-            weaviate_client.collections.delete(name)
-    if weaviate_client.collections.exists(REGISTRY):
-        weaviate_client.collections.get(REGISTRY).data.delete_many(
-            where=Filter.by_property("alias").equal(alias)
-        )
+    drop_alias(weaviate_client, alias)
 
 
 def reindex(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
