@@ -57,8 +57,12 @@ def writer_for(
 
 
 def fan_out_writer(settings: Settings, model_version: str) -> FanOutWriter:
-    """The live index's writer: every collection in rotation gets each stored segment."""
-    targets = WriteTargets(functools.partial(connect_weaviate, settings), settings.weaviate_alias)
+    """The live index's writer: every collection in rotation gets each stored segment. The
+    rotation is read without the client's retries and within 5 s, so a Weaviate outage
+    holds the writes no longer than the writer's own bound (the last rotation read is
+    kept meanwhile)."""
+    connect = functools.partial(connect_weaviate, settings, 5.0, client_retries=False)
+    targets = WriteTargets(connect, settings.weaviate_alias)
     return FanOutWriter(
         model_version,
         lambda name, version, creates: writer_for(settings, version, name, creates),
