@@ -6,7 +6,9 @@
 Each conversation is cut into segments (an inactivity gap or a token budget closes one);
 the open segment is re-embedded and upserted as its messages arrive, a burst at a time.
 Objects live in `ChatSegment_<model version>` (a tenant per Headwater tenant), reached
-for reading through the alias `ChatSegment`. Records Weaviate refuses, and input records
+for reading through the alias `ChatSegment`; while a reindex builds another collection,
+and until the one the alias left is retired, they are written there too
+(`operators.index.fanout`). Records Weaviate refuses, and input records
 that are not messages, go to `chat.rejected` (or `<dir>/rejected.jsonl` with
 `HEADWATER_SINK=file:<dir>`).
 """
@@ -61,7 +63,7 @@ def fan_out_writer(settings: Settings, model_version: str) -> FanOutWriter:
     rotation is read without the client's retries and within 5 s, so a Weaviate outage
     holds the writes no longer than the writer's own bound (the last rotation read is
     kept meanwhile)."""
-    connect = functools.partial(connect_weaviate, settings, 5.0, client_retries=False)
+    connect = functools.partial(connect_weaviate, settings, timeout_s=5.0, client_retries=False)
     targets = WriteTargets(connect, settings.weaviate_alias)
     return FanOutWriter(
         model_version,

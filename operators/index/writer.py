@@ -69,14 +69,13 @@ MAX_BACKOFF_S = 5.0
 """Back-off between attempts: 0.25 s, doubling, at most 5 s (and never past the bound)."""
 
 T = TypeVar("T")
+Step = Callable[[weaviate.WeaviateClient], T]
 Creates = Literal["collection_and_alias", "collection", "nothing"]
+"""What a writer sets up when it connects (see `SegmentWriter`)."""
 
 
 class CollectionGoneError(RuntimeError):
     """A writer that creates nothing found its collection deleted (retired)."""
-
-
-Step = Callable[[weaviate.WeaviateClient], T]
 
 
 def collection_name(model_version: str, generation: int = 1, alias: str = ALIAS) -> str:
