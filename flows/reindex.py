@@ -210,11 +210,10 @@ class _Progress:
     """Segments of the selected tenants in the target against the source, with the rate
     and the time left; a bar on a terminal, a line every `every_s` elsewhere."""
 
-    def __init__(
-        self, client, source: str, target: str, tenants: dict[str, int], every_s: float = 5.0
-    ) -> None:
+    def __init__(self, client, target: str, tenants: dict[str, int], every_s: float = 5.0) -> None:
         self._client, self._target, self._tenants = client, target, tenants
         self.total = sum(tenants.values())
+        self._last = 0
         self._start = time.monotonic()
         self._first = self.done()
         self._every_s = every_s
@@ -242,9 +241,10 @@ class _Progress:
     def done(self) -> int:
         try:
             counts = tenant_counts(self._client, self._target, list(self._tenants))
-        except Exception:  # a tenant not created yet, or Weaviate busy: no update this time
-            return 0
-        return sum(min(counts[t], n) for t, n in self._tenants.items())
+        except Exception:  # Weaviate busy or away: no update this time
+            return self._last
+        self._last = sum(min(counts[t], n) for t, n in self._tenants.items())
+        return self._last
 
     def update(self, final: bool = False) -> None:
         done = self.done()
@@ -291,7 +291,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         run_dir = state / f"run-{int(time.time() * 1000)}"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
-        progress = _Progress(client, source, entry.collection, plan.tenants)
+        progress = _Progress(client, entry.collection, plan.tenants)
         children = [
             subprocess.Popen(command, env={**os.environ, "HEADWATER_METRICS_PORT": str(port)})
             for command, port in zip(

@@ -56,9 +56,13 @@ class Plan:
 def tenant_counts(
     client: weaviate.WeaviateClient, collection: str, tenants: Sequence[str]
 ) -> dict[str, int]:
+    """Objects per tenant in `collection`; 0 for a tenant it does not have (yet)."""
     base = client.collections.get(collection)
+    present = set(base.tenants.get())
     return {
         t: int(base.with_tenant(t).aggregate.over_all(total_count=True).total_count or 0)
+        if t in present
+        else 0
         for t in tenants
     }
 
