@@ -70,11 +70,7 @@ class WriteTargets:
             if self._client is None:
                 self._client = self._connect()
                 atexit.register(self.close)
-            self._entries = [
-                e
-                for e in Registry(self._client, self._alias).entries()
-                if e.state in ("serving", "building", "standby")
-            ]
+            self._entries = Registry(self._client, self._alias).in_rotation()
         except Exception as exc:  # the writes themselves retry outages; keep the last view
             log.warning("could not read the collections of alias %s: %s", self._alias, exc)
             if self._client is not None:

@@ -118,14 +118,10 @@ class Registry:
             )
         return sorted(entries, key=lambda e: (e.created_ms, e.collection))
 
-    def write_targets(self) -> list[tuple[str, str]]:
-        """(collection, model version) of each collection the live index writes to: the
-        serving one and every registered one."""
-        return [
-            (e.collection, e.model_version)
-            for e in self.entries()
-            if e.state in ("serving", "building", "standby")
-        ]
+    def in_rotation(self) -> list[Entry]:
+        """The collections the live index writes to: the serving one and every registered
+        one (building or standby)."""
+        return [e for e in self.entries() if e.state in ("serving", "building", "standby")]
 
     # -- moving --------------------------------------------------------------------------
 

@@ -190,7 +190,9 @@ def test_retiring_by_grace_deletes_only_standby_collections_past_it(
 # --- what the live index writes to ------------------------------------------------------
 
 
-def test_write_targets_are_the_collections_in_rotation(registry, alias, weaviate_client) -> None:
+def test_in_rotation_are_the_serving_and_registered_collections(
+    registry, alias, weaviate_client
+) -> None:
     serving = registry.begin_build("m1").collection
     registry.point_alias(serving)
     standby = registry.begin_build("m2").collection
@@ -203,7 +205,7 @@ def test_write_targets_are_the_collections_in_rotation(registry, alias, weaviate
 
     assert states(registry)[unregistered] == "unregistered"
     assert f"{alias}_other_name" not in states(registry)
-    assert sorted(registry.write_targets()) == [
+    assert sorted((e.collection, e.model_version) for e in registry.in_rotation()) == [
         (serving, "m1"),
         (standby, "m2"),
         (building, "m3"),
@@ -222,7 +224,7 @@ def test_a_serving_collection_made_before_the_registry_is_registered(
     assert registry.point_alias(new) == old
     [entry] = [e for e in registry.entries() if e.collection == old]
     assert (entry.state, entry.left_ms) == ("standby", 7_000)
-    assert (old, "m0") in registry.write_targets()
+    assert (old, "m0") in [(e.collection, e.model_version) for e in registry.in_rotation()]
 
 
 def test_a_collection_deleted_by_hand_and_rebuilt_gets_a_new_record(
