@@ -236,25 +236,15 @@ class Settings(BaseSettings):
     def _sink_scheme(cls, value: str | None) -> str | None:
         return _named_or_file_dir("sink", ("weaviate", "kafka"), value)
 
-    @field_validator("index_source", "drift_source")
+    @field_validator("index_source", "drift_source", "actions_source")
     @classmethod
     def _file_dir_or_kafka(cls, value: str, info: ValidationInfo) -> str:
         return _file_or_kafka(str(info.field_name), "<dir>", value)
 
-    @field_validator("drift_sink")
+    @field_validator("drift_sink", "actions_sink")
     @classmethod
-    def _drift_sink_scheme(cls, value: str | None) -> str | None:
-        return _named_or_file_dir("drift_sink", ("kafka",), value)
-
-    @field_validator("actions_source")
-    @classmethod
-    def _actions_source_scheme(cls, value: str) -> str:
-        return _file_or_kafka("actions_source", "<dir>", value)
-
-    @field_validator("actions_sink")
-    @classmethod
-    def _actions_sink_scheme(cls, value: str | None) -> str | None:
-        return _named_or_file_dir("actions_sink", ("kafka",), value)
+    def _kafka_or_file_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _named_or_file_dir(str(info.field_name), ("kafka",), value)
 
     @field_validator("drift_reference_file")
     @classmethod
