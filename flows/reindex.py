@@ -82,6 +82,17 @@ def _source(registry: Registry) -> str:
     return source
 
 
+def selected_tenants(settings: Settings, client: weaviate.WeaviateClient, source: str) -> list[str]:
+    """`reindex_tenants`, or every tenant of `source` when none is named; a named tenant
+    the source does not have is an error naming it."""
+    present = gate.tenants_of(client, source)
+    named = settings.reindex_tenants
+    unknown = sorted(set(named) - set(present))
+    if unknown:
+        raise ReindexError(f"{source} has no tenant {', '.join(map(repr, unknown))}")
+    return list(named) or present
+
+
 def build(collection: str | None = None, report: str | None = None, **overrides: Any) -> Dataflow:
     """The reindex dataflow: the serving collection's segments of `reindex_tenants` (all
     when empty), embedded with the target model, into `collection` (default: the
@@ -94,8 +105,8 @@ def build(collection: str | None = None, report: str | None = None, **overrides:
     try:
         registry = Registry(client, settings.weaviate_alias)
         source = _source(registry)
+        tenants = selected_tenants(settings, client, source)
         target = collection or registry.begin_build(embedder.version).collection
-        tenants = settings.reindex_tenants or gate.tenants_of(client, source)
     finally:
         client.close()
     if model_version_of(target) != embedder.version:
@@ -148,7 +159,7 @@ def _plan(
     registry = Registry(client, settings.weaviate_alias)
     source = _source(registry)
     target, _ = registry.build_name(embedder.version)
-    tenants = settings.reindex_tenants or gate.tenants_of(client, source)
+    tenants = selected_tenants(settings, client, source)
     return make_plan(client, source, target, tenants, embedder, processes=processes)
 
 
@@ -272,6 +283,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     with connect_weaviate(settings) as client:
         registry = Registry(client, settings.weaviate_alias)
         source = _source(registry)
+        selected = selected_tenants(settings, client, source)  # before anything is created
         entry = registry.begin_build(embedder.version, new_generation=args.new_generation)
         print(
             f"building {entry.collection} (model {entry.model_version}) from {source}", flush=True
@@ -279,7 +291,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         state = build_state(settings, entry.collection)
         if args.fresh and state.exists():
             shutil.rmtree(state)
-        tenants = _pinned(state, settings.reindex_tenants or gate.tenants_of(client, source))
+        tenants = _pinned(state, selected)
         settings = settings.model_copy(update={"reindex_tenants": tenants})
         plan = make_plan(
             client, source, entry.collection, tenants, embedder, processes=args.processes

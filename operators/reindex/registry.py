@@ -94,9 +94,10 @@ class Registry:
     def entries(self) -> list[Entry]:
         """Every versioned collection of the alias, registered or not, oldest first."""
         serving = self.serving()
-        registered = self._registered()
+        existing = self._existing()
+        registered = self._registered(existing)
         entries = []
-        for name in sorted(self._collections()):
+        for name in sorted(n for n in existing if self._versioned.match(n)):
             record = registered.get(name)
             model = self._versioned.match(name)
             assert model is not None
@@ -148,9 +149,10 @@ class Registry:
         """Put a collection that exists (the serving one, made before the registry) in
         the rotation, so it stays written to after the alias leaves it."""
         match = self._versioned.match(collection)
-        if match is None or not self._client.collections.exists(collection):
+        existing = self._existing()
+        if match is None or collection not in existing:
             raise RegistryError(f"{collection!r} is not a collection of alias {self.alias}")
-        if collection not in self._registered():
+        if collection not in self._registered(existing):
             left = 0 if collection == self.serving() else self._clock()
             self._record(collection, match["model"], left_ms=left)
 
@@ -208,10 +210,9 @@ class Registry:
 
     # -- the registry collection -----------------------------------------------------------
 
-    def _collections(self) -> list[str]:
-        return [
-            n for n in self._client.collections.list_all(simple=True) if self._versioned.match(n)
-        ]
+    def _existing(self) -> set[str]:
+        """Every collection's name, read once per call that needs them."""
+        return set(self._client.collections.list_all(simple=True))
 
     def _registry(self):
         if not self._client.collections.exists(REGISTRY):
@@ -244,8 +245,10 @@ class Registry:
                     raise
         return self._client.collections.get(REGISTRY)
 
-    def _registered(self) -> dict[str, dict]:
-        if not self._client.collections.exists(REGISTRY):
+    def _registered(self, existing: set[str]) -> dict[str, dict]:
+        """The records of the collections in `existing` (a record outlives a collection
+        deleted by hand)."""
+        if REGISTRY not in existing:
             return {}
         found = self._client.collections.get(REGISTRY).query.fetch_objects(
             filters=Filter.by_property("alias").equal(self.alias), limit=1000
@@ -253,7 +256,7 @@ class Registry:
         return {
             str(o.properties["collection"]): dict(o.properties)
             for o in found.objects
-            if self._client.collections.exists(str(o.properties["collection"]))
+            if str(o.properties["collection"]) in existing
         }
 
     def _uuid(self, collection: str) -> uuid.UUID:

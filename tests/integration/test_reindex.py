@@ -201,6 +201,15 @@ def test_a_build_killed_midway_resumes_from_its_checkpoint(
     assert 0 <= redone < written_before
 
 
+def test_a_tenant_the_source_lacks_is_refused_by_name(minilm_index: str, env) -> None:
+    before = reindex(env, "status").stdout
+    for command in (["plan"], ["build", "--new-generation"]):
+        refused = reindex(env, *command, "--tenant", "acme", "--tenant", "nobody")
+        assert refused.returncode == 2
+        assert f"error: {minilm_index} has no tenant 'nobody'" in refused.stderr
+    assert reindex(env, "status").stdout == before  # a refused build creates nothing
+
+
 def test_a_failing_gate_leaves_the_alias_where_it_was(
     minilm_index: str, alias: str, env: dict[str, str], weaviate_client
 ) -> None:
