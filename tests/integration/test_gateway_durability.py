@@ -69,11 +69,15 @@ class Senders:
         for t in self._threads:
             t.join()
 
+    def _answered(self) -> dict[str, int]:
+        with self._lock:  # sender threads are still adding answers while this is read
+            return dict(self.answers)
+
     def acknowledged(self) -> set[str]:
-        return {m for m, status in self.answers.items() if status == 200}
+        return {m for m, status in self._answered().items() if status == 200}
 
     def statuses(self) -> Counter[int]:
-        return Counter(self.answers.values())
+        return Counter(self._answered().values())
 
 
 def ids_on(brokers: str, topic: str) -> Counter[str]:
