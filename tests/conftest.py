@@ -10,10 +10,16 @@ from pathlib import Path
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import cluster_main, run_main
+from hypothesis import settings as hypothesis_settings
 
 from flows.settings import Settings
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
+
+# How long one example takes on a busy 2-core machine says nothing about the code: no
+# per-example deadline.
+hypothesis_settings.register_profile("headwater", deadline=None)
+hypothesis_settings.load_profile("headwater")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

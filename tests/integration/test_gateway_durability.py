@@ -110,8 +110,13 @@ def test_sigkill_loses_nothing_acknowledged(kafka_brokers, unique, tmp_path: Pat
     prefix = unique("gwkill") + "."
     ensure_topics(kafka_brokers, [prefix + t for t in ("raw.zalo", "raw.webhook", "raw.csv")], 3)
     keys, entry = tenant_entry(unique("tenant"))
+    # An ack slower than the default timeout would be a 503, not a loss: allow for a busy machine.
     gateway = GatewayServer(
-        tmp_path / "gateway", entry, brokers=kafka_brokers, gateway_topic_prefix=prefix
+        tmp_path / "gateway",
+        entry,
+        brokers=kafka_brokers,
+        gateway_topic_prefix=prefix,
+        gateway_ack_timeout_s="10",
     ).start()
     try:
         with Senders(gateway.url, keys.tenant, keys.partner_secret) as senders:

@@ -380,10 +380,16 @@ def test_sigkill_at_random_points_leaves_each_segment_once_and_whole(
 
     killed = threading.Event()
     produced = [0]
+    produced_at_kills: list[int] = []
+    part = len(messages) // (KILLS + 1)
 
     def produce_while_killing() -> None:
         p = producer(kafka_brokers)
-        for m in messages:
+        for i, m in enumerate(messages):
+            # However slow the restarts, each kill comes while the stream flows: the
+            # stream's (k+1)th part waits for the kth kill.
+            while i >= part * (len(produced_at_kills) + 1) and not killed.is_set():
+                time.sleep(0.05)
             live = m.model_copy(update={"received_at": time.time_ns() // 1_000_000})
             p.produce(topic, key=m.key.encode(), value=live.to_json())
             p.poll(0)
@@ -393,7 +399,6 @@ def test_sigkill_at_random_points_leaves_each_segment_once_and_whole(
         assert p.flush(30) == 0
 
     producing = threading.Thread(target=produce_while_killing)
-    produced_at_kills: list[int] = []
     checking = threading.Event()
     seen: dict[uuid.UUID, set[str]] = {}
     violations: list[str] = []
@@ -461,6 +466,7 @@ def test_sigkill_at_random_points_leaves_each_segment_once_and_whole(
         finally:
             stop(flow)
     finally:
+        killed.set()
         checking.set()
         checker.join()
         producing.join()

@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from flows.ingest import OUTPUT_TOPICS
 from flows.samples.generate import StreamGenerator
 from flows.topics import ensure_topics
+from tests.integration.recovery import wait_for_new_commits
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,7 +170,7 @@ def test_sigkill_and_restart_lose_nothing(kafka_brokers, setup, tmp_path) -> Non
     wait_for(
         readers, lambda: len(readers["messages"].records) > len(expected.messages) // 4, 120, flow
     )
-    time.sleep(1.5)  # let at least one snapshot cover part of the input
+    wait_for_new_commits(recovery, 60)  # a snapshot covers part of the input
     flow.send_signal(signal.SIGKILL)
     flow.wait()
 

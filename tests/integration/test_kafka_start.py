@@ -11,6 +11,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from flows.topics import ensure_topics
+from tests.integration.recovery import wait_for_new_commits
 from tests.integration.test_kafka_outage import Flow, Reader, records
 
 
@@ -37,7 +38,7 @@ def test_start_at_end_resumes_a_quiet_partition_after_a_kill(
         assert time.monotonic() < deadline, "the flow never read partition 0"
         produce(kafka_brokers, source, [b"live-0"], partition=0)
         out.poll(1.0)
-    time.sleep(2.5)  # snapshots of both partitions' positions
+    wait_for_new_commits(flow.recovery, 60)  # snapshots of both partitions' positions
     flow.kill()
 
     down = records("down-p0", 10) + records("down-p1", 10)

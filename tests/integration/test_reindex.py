@@ -35,6 +35,7 @@ from operators.reindex.source import Cursor
 from operators.reindex.stored import COPIED, shards
 from schemas.message import ChatMessage
 from tests.integration.aliases import drop_alias
+from tests.integration.recovery import resume_epoch
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "flows/samples/pipeline_sample.jsonl"
@@ -127,15 +128,13 @@ def e5_collection(alias: str) -> str:
 def committed(recovery: Path) -> dict[str, Cursor]:
     """Each shard's cursor in the checkpoint a restart resumes from: the newest snapshot
     at or before the epoch every recovery partition has committed."""
-    commits: list[int] = []
+    resume = resume_epoch(recovery)
+    if resume is None:
+        return {}
     snaps: list[tuple[str, int, bytes]] = []
     for part in recovery.glob("*.sqlite3"):
         with closing(sqlite3.connect(part)) as db:
-            commits += [epoch for (epoch,) in db.execute("SELECT commit_epoch FROM commits")]
             snaps += db.execute("SELECT state_key, snap_epoch, ser_change FROM snaps").fetchall()
-    if len(commits) < len(list(recovery.glob("*.sqlite3"))):
-        return {}
-    resume = min(commits)
     newest: dict[str, tuple[int, Cursor]] = {}
     for key, epoch, change in snaps:
         if epoch <= resume and (key not in newest or epoch > newest[key][0]):
